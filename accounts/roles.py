@@ -1,0 +1,69 @@
+"""The runbook's roles as Django groups, least privilege (アクセス管理: 最小権限の原則)."""
+
+from django.contrib.auth.models import Group, Permission
+
+RESPONDER = [
+    "incidents.view_incident",
+    "incidents.add_incident",
+    "incidents.change_incident",
+    "incidents.acknowledge_incident",
+    "incidents.investigate_incident",
+    "incidents.recover_incident",
+    "incidents.resolve_incident",
+    "incidents.add_note",
+    "incidents.view_timelineevent",
+]
+DECIDER = [
+    "incidents.close_incident",
+    "incidents.dismiss_incident",
+    "incidents.reopen_incident",
+]
+ESCALATE = ["incidents.escalate_incident"]
+
+ROLES: dict[str, list[str]] = {
+    "operations": RESPONDER + ESCALATE,
+    "developers": RESPONDER + ESCALATE,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE,
+    "executives": ["incidents.view_incident", "incidents.view_timelineevent", "incidents.add_note"],
+    "integrations": ["incidents.view_incident", "incidents.add_incident"],
+    # Managers configure everything; filled with every permission of these apps.
+    "managers": [],
+}
+MANAGER_APPS = [
+    "incidents",
+    "escalation",
+    "checklists",
+    "integrations",
+    "ops",
+    "auth",
+    "knox",
+    "auditlog",
+    "django_celery_beat",
+]
+
+
+def _permissions(names: list[str]) -> list[Permission]:
+    found = []
+    for name in names:
+        app_label, codename = name.split(".")
+        found.extend(
+            Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        )
+    return found
+
+
+def load_roles() -> list[str]:
+    """Create the roles and reset their permissions to the defaults; returns role names."""
+    for name, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        if name == "managers":
+            permissions = Permission.objects.filter(content_type__app_label__in=MANAGER_APPS)
+            # Managers read the audit log; nobody edits it.
+            permissions = permissions.exclude(
+                content_type__app_label="auditlog",
+                codename__in=["add_logentry", "change_logentry", "delete_logentry"],
+            )
+            group.permissions.set(permissions)
+        else:
+            group.permissions.set(_permissions(perms))
+    return list(ROLES)

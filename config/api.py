@@ -1,0 +1,107 @@
+"""What every API view shares: the error shape of DESIGN.md and the audit actor."""
+
+from __future__ import annotations
+
+from auditlog.context import auditlog_value
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
+from django_fsm import ConcurrentTransition
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from incidents.services import ActionNotAllowed
+
+
+def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> dict:
+    return {"error": code, "detail": str(detail), "fields": fields or {}, **extra}
+
+
+def _fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {
+            key: [str(m) for m in value]
+            if isinstance(value, list)
+            else _fields(value)
+            if isinstance(value, dict)
+            else [str(value)]
+            for key, value in detail.items()
+        }
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(m) for m in detail]}
+    return {}
+
+
+def exception_handler(exc, context):
+    """Every error as `{"error", "detail", "fields"}`; nothing a client sends becomes a 500."""
+    if isinstance(exc, ActionNotAllowed):
+        return Response(
+            error_body(
+                "missing_requirements" if exc.missing else "transition_not_allowed",
+                str(exc),
+                {name: [_("This is required first.")] for name in exc.missing},
+                state=exc.state,
+                allowed_actions=exc.allowed,
+                missing=exc.missing,
+            ),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, ConcurrentTransition):
+        return Response(
+            error_body("concurrent_transition", _("Someone else changed this incident first.")),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DjangoValidationError):
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = exceptions.ParseError(exc.detail)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", _("The request has invalid fields."), _fields(exc.detail))
+    else:
+        codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
+        code = codes if isinstance(codes, str) else "error"
+        body = error_body(code, exc.detail if hasattr(exc, "detail") else str(exc))
+        if isinstance(exc, exceptions.Throttled) and exc.wait:
+            body["retry_after"] = int(exc.wait)
+    response.data = body
+    return response
+
+
+def json_404(request, exception=None):
+    """API clients get the JSON error shape for unknown URLs too; people get the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_500(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", _("Internal error.")), status=500)
+    return defaults.server_error(request)
+
+
+class AuditedAPIMixin:
+    """Attribute audit-log entries to the token's user, known only after DRF authenticates."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        try:
+            context = auditlog_value.get()
+        except LookupError:
+            return
+        if request.user.is_authenticated:
+            context["actor"] = request.user

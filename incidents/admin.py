@@ -1,0 +1,258 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_fsm.admin import FSMAdminMixin
+
+from . import services
+from .models import Action, Incident, Severity, State, TimelineEvent
+
+SEVERITY_COLOURS = {
+    Severity.P0: "#b91c1c",
+    Severity.P1: "#ea580c",
+    Severity.P2: "#ca8a04",
+    Severity.P3: "#4b5563",
+}
+STATE_COLOURS = {
+    State.DETECTED: "#b91c1c",
+    State.TRIAGE: "#ea580c",
+    State.INVESTIGATING: "#ca8a04",
+    State.RECOVERING: "#2563eb",
+    State.POSTMORTEM: "#7c3aed",
+    State.CLOSED: "#15803d",
+    State.DISMISSED: "#6b7280",
+}
+
+
+def badge(text, colour):
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:9px;'
+        'white-space:nowrap">{}</span>',
+        colour,
+        text,
+    )
+
+
+class TimelineInline(admin.TabularInline):
+    """Read-only: the timeline is written by services, never edited."""
+
+    model = TimelineEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "kind", "actor", "message", "data"]
+    readonly_fields = fields
+    ordering = ["at", "pk"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class IncidentForm(forms.ModelForm):
+    new_note = forms.CharField(
+        label=_("Add a note"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "title",
+            "severity",
+            "category",
+            "service",
+            "commander",
+            "summary",
+            "impact",
+            "root_cause",
+            "resolution",
+            "detected_at",
+        ]
+
+
+@admin.register(Incident)
+class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
+    form = IncidentForm
+    fsm_fields = ["state"]
+    change_form_template = "admin/incidents/incident/change_form.html"
+    list_display = [
+        "key_display",
+        "title",
+        "severity_badge",
+        "state_badge",
+        "category",
+        "commander",
+        "detected_at",
+    ]
+    list_display_links = ["key_display", "title"]
+    list_filter = ["state", "severity", "category", "detected_at"]
+    show_facets = admin.ShowFacets.ALWAYS
+    search_fields = ["title", "summary"]
+    date_hierarchy = "detected_at"
+    list_select_related = ["commander"]
+    readonly_fields = [
+        "state_badge",
+        "acknowledged_at",
+        "resolved_at",
+        "closed_at",
+        "dismiss_reason",
+        "created_by",
+    ]
+    inlines = [TimelineInline]
+    actions = ["bulk_acknowledge"]
+
+    def get_fieldsets(self, request, obj=None):
+        main = ["title", "severity", "category", "service", "commander", "summary", "impact"]
+        if obj is None:
+            return [(None, {"fields": [*main, "detected_at"]})]
+        return [
+            (None, {"fields": ["state_badge", *main]}),
+            (_("Postmortem"), {"fields": ["root_cause", "resolution", "dismiss_reason"]}),
+            (
+                _("Times"),
+                {
+                    "fields": [
+                        "detected_at",
+                        "acknowledged_at",
+                        "resolved_at",
+                        "closed_at",
+                        "created_by",
+                    ]
+                },
+            ),
+            (_("Note"), {"fields": ["new_note"]}),
+        ]
+
+    def has_delete_permission(self, request, obj=None):
+        """Incidents are records: a false alarm is dismissed, never deleted."""
+        return False
+
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name):
+        return _("Actions")
+
+    @admin.display(description=_("key"), ordering="pk")
+    def key_display(self, obj):
+        return obj.key
+
+    @admin.display(description=_("severity"), ordering="severity")
+    def severity_badge(self, obj):
+        return badge(obj.get_severity_display(), SEVERITY_COLOURS[obj.severity])
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj):
+        return badge(obj.get_state_display(), STATE_COLOURS[obj.state])
+
+    def get_search_results(self, request, queryset, search_term):
+        pk = Incident.pk_from_key(search_term.strip().upper())
+        if pk is not None:
+            return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request, extra_context=None):
+        counts = dict(Incident.objects.values_list("state").annotate(n=Count("pk")).order_by())
+        extra_context = (extra_context or {}) | {
+            "state_counts": [(label, counts.get(value, 0)) for value, label in State.choices]
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        incident = self.get_object(request, object_id)
+        if incident is not None:
+            extra_context = (extra_context or {}) | {
+                "blocked_actions": [
+                    (Action(name).label, why)
+                    for name, ok, why in services.incident_action_states(
+                        incident=incident, user=request.user
+                    )
+                    if not ok
+                ]
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        """Every change goes through the services, so the admin records what the API does."""
+        data = form.cleaned_data
+        if not change:
+            incident = services.incident_declare(
+                actor=request.user,
+                **{
+                    name: data[name]
+                    for name in form.Meta.fields
+                    if data.get(name) is not None and name not in ("root_cause", "resolution")
+                },
+            )
+            obj.pk = incident.pk
+            obj._state.adding = False
+            return
+        changes = {name: data[name] for name in form.changed_data if name != "new_note"}
+        if changes:
+            services.incident_update(incident=obj, actor=request.user, **changes)
+        if data.get("new_note", "").strip():
+            services.incident_add_note(incident=obj, actor=request.user, message=data["new_note"])
+
+    def save_related(self, request, form, formsets, change):
+        """The timeline inline is read-only; nothing related is saved from this form."""
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None):
+        try:
+            services.incident_transition(
+                incident=obj, action=transition_name, actor=request.user, **(kwargs or {})
+            )
+        except (services.ActionNotAllowed, PermissionDenied, ValidationError) as err:
+            message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+            self.message_user(request, message or _("Not allowed."), messages.ERROR)
+            return False
+        self.message_user(
+            request,
+            _("%(action)s done.") % {"action": Action(transition_name).label},
+            messages.SUCCESS,
+        )
+        return True
+
+    @admin.action(description=_("Acknowledge the selected incidents"))
+    def bulk_acknowledge(self, request, queryset):
+        done, refused = 0, []
+        for incident in queryset:
+            try:
+                services.incident_transition(
+                    incident=incident, action=Action.ACKNOWLEDGE, actor=request.user
+                )
+                done += 1
+            except (services.ActionNotAllowed, PermissionDenied):
+                refused.append(incident.key)
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(n)d incident acknowledged.", "%(n)d incidents acknowledged.", done)
+                % {"n": done},
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(
+                request,
+                _("Not acknowledged (state or permission): %(keys)s")
+                % {"keys": ", ".join(refused)},
+                messages.WARNING,
+            )
+
+
+@admin.register(TimelineEvent)
+class TimelineEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "incident", "kind", "actor", "message"]
+    list_filter = ["kind", "at"]
+    search_fields = ["message"]
+    list_select_related = ["incident", "actor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

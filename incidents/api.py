@@ -1,0 +1,135 @@
+"""REST API for incidents: thin translation between HTTP and `incidents.services`."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from config.api import AuditedAPIMixin
+
+from . import selectors, services
+from .filters import IncidentFilter
+from .models import Action, Incident
+from .serializers import (
+    IncidentCreateSerializer,
+    IncidentSerializer,
+    IncidentUpdateSerializer,
+    NoteSerializer,
+    TimelineEventSerializer,
+    TransitionSerializer,
+)
+
+ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
+ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
+
+
+class CanViewIncidents(permissions.BasePermission):
+    """Reading needs the view permission; every write is checked again by its service."""
+
+    def has_permission(self, request, view):
+        return request.user.is_authenticated and request.user.has_perm("incidents.view_incident")
+
+
+class IncidentViewSet(
+    AuditedAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = IncidentSerializer
+    permission_classes = [CanViewIncidents]
+    filterset_class = IncidentFilter
+    ordering_fields = ["detected_at", "severity", "state", "id"]
+    lookup_field = "key"
+    lookup_value_regex = "[^/]+"
+    queryset = Incident.objects.select_related("commander", "created_by")
+
+    def get_object(self) -> Incident:
+        incident = selectors.incident_by_key(self.kwargs["key"])
+        if incident is None:
+            raise NotFound(_("No incident %(key)s.") % {"key": self.kwargs["key"]})
+        return incident
+
+    def _answer(self, incident, code=status.HTTP_200_OK):
+        incident = selectors.incident_by_key(incident.key)
+        return Response(self.get_serializer(incident).data, status=code)
+
+    @extend_schema(
+        request=IncidentCreateSerializer,
+        responses={201: IncidentSerializer, 200: IncidentSerializer, **ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description=_("A retry with the same key returns the same incident (200)."),
+            )
+        ],
+    )
+    def create(self, request):
+        data = IncidentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if key:
+            incident, created = services.incident_declare_once(
+                actor=request.user, idempotency_key=key[:255], **data.validated_data
+            )
+        else:
+            incident, created = (
+                services.incident_declare(actor=request.user, **data.validated_data),
+                True,
+            )
+        return self._answer(incident, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer, **ERRORS})
+    def partial_update(self, request, key=None):
+        incident = self.get_object()
+        data = IncidentUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_update(
+            incident=incident, actor=request.user, **data.validated_data
+        )
+        return self._answer(incident)
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={200: IncidentSerializer, 409: ERROR, **ERRORS},
+        operation_id="incidents_transition",
+        parameters=[OpenApiParameter("action", str, OpenApiParameter.PATH, enum=Action.values)],
+        description=_(
+            "Apply a lifecycle action. `dismiss` needs `reason`; `close` needs root cause and "
+            "resolution. 409 lists the actions allowed now."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path=f"(?P<action>{'|'.join(Action.values)})")
+    def transition(self, request, key=None, action=None):
+        incident = self.get_object()
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_transition(
+            incident=incident, action=action, actor=request.user, **data.validated_data
+        )
+        return self._answer(incident)
+
+    @extend_schema(responses={200: TimelineEventSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, key=None):
+        incident = self.get_object()
+        events = selectors.incident_timeline(incident)
+        page = self.paginate_queryset(events)
+        serializer = TimelineEventSerializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    @extend_schema(request=NoteSerializer, responses={201: TimelineEventSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def notes(self, request, key=None):
+        incident = self.get_object()
+        data = NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.incident_add_note(
+            incident=incident, actor=request.user, message=data.validated_data["message"]
+        )
+        return Response(TimelineEventSerializer(event).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,34 @@
+import django_filters
+from django.db.models import Q
+
+from .models import ACTIVE_STATES, Category, Incident, Severity, State
+
+
+class IncidentFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=State.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    category = django_filters.ChoiceFilter(choices=Category.choices)
+    active = django_filters.BooleanFilter(method="filter_active")
+    q = django_filters.CharFilter(method="filter_q", max_length=200)
+    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
+    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+
+    class Meta:
+        model = Incident
+        fields = ["state", "severity", "category"]
+
+    def filter_active(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return (
+            queryset.filter(state__in=ACTIVE_STATES)
+            if value
+            else queryset.exclude(state__in=ACTIVE_STATES)
+        )
+
+    def filter_q(self, queryset, name, value):
+        pk = Incident.pk_from_key(value.strip().upper())
+        match = Q(title__icontains=value) | Q(summary__icontains=value)
+        if pk is not None:
+            match |= Q(pk=pk)
+        return queryset.filter(match)

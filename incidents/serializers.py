@@ -1,0 +1,134 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Action, Category, Incident, Severity, TimelineEvent
+from .services import incident_allowed_actions
+
+User = get_user_model()
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: 42 or true is a client bug, not a title."""
+
+    default_error_messages = {"invalid": _("Must be a string.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UsernameField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            slug_field=User.USERNAME_FIELD,
+            queryset=User.objects.filter(is_active=True),
+            **kwargs,
+        )
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects fields it does not know, so a typo or a read-only field is not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [_("Unknown field.")] for name in sorted(unknown)}
+                )
+        return super().to_internal_value(data)
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    allowed_actions = serializers.SerializerMethodField()
+    severity_meaning = serializers.SerializerMethodField()
+    admin_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "key",
+            "title",
+            "summary",
+            "impact",
+            "service",
+            "category",
+            "severity",
+            "severity_meaning",
+            "state",
+            "commander",
+            "root_cause",
+            "resolution",
+            "dismiss_reason",
+            "detected_at",
+            "acknowledged_at",
+            "resolved_at",
+            "closed_at",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "allowed_actions",
+            "admin_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(Action.choices)))
+    def get_allowed_actions(self, incident) -> list[str]:
+        request = self.context.get("request")
+        if request is None:
+            return []
+        return incident_allowed_actions(incident=incident, user=request.user)
+
+    def get_severity_meaning(self, incident) -> str:
+        return Severity(incident.severity).meaning
+
+    def get_admin_url(self, incident) -> str:
+        return settings.SITE_URL + incident.get_admin_url()
+
+
+class IncidentCreateSerializer(StrictInputSerializer):
+    title = StrictCharField(max_length=200)
+    severity = serializers.ChoiceField(Severity.choices)
+    summary = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    impact = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    service = StrictCharField(required=False, allow_blank=True, max_length=100)
+    category = serializers.ChoiceField(Category.choices, required=False)
+    detected_at = serializers.DateTimeField(required=False)
+    commander = UsernameField(required=False, allow_null=True)
+
+
+class IncidentUpdateSerializer(StrictInputSerializer):
+    title = StrictCharField(required=False, max_length=200)
+    severity = serializers.ChoiceField(Severity.choices, required=False)
+    summary = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    impact = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    service = StrictCharField(required=False, allow_blank=True, max_length=100)
+    category = serializers.ChoiceField(Category.choices, required=False)
+    root_cause = StrictCharField(required=False, allow_blank=True, max_length=20000)
+    resolution = StrictCharField(required=False, allow_blank=True, max_length=20000)
+    detected_at = serializers.DateTimeField(required=False)
+    commander = UsernameField(required=False, allow_null=True)
+
+
+class TransitionSerializer(StrictInputSerializer):
+    note = StrictCharField(required=False, allow_blank=True, max_length=5000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=5000)
+
+
+class NoteSerializer(StrictInputSerializer):
+    message = StrictCharField(max_length=10000)
+
+
+class TimelineEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TimelineEvent
+        fields = ["id", "kind", "actor", "at", "message", "data"]
+        read_only_fields = fields

@@ -1,0 +1,24 @@
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo administrator once: DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL "
+        "when set, else 'admin' with a generated password printed here."
+    )
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
+        if User.objects.filter(username=username).exists():
+            self.stdout.write(f"admin user: {username} (exists; password unchanged)")
+            return
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
+        email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "admin@localhost")
+        User.objects.create_superuser(username=username, email=email, password=password)
+        shown = password if "DJANGO_SUPERUSER_PASSWORD" not in os.environ else "(from environment)"
+        self.stdout.write(f"admin user: {username}  password: {shown}")

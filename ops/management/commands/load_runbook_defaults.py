@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.roles import load_roles
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the runbook's defaults (roles, policies, checklists). Idempotent."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        roles = load_roles()
+        self.stdout.write(f"roles: {', '.join(roles)}")

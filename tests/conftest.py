@@ -1,0 +1,75 @@
+import io
+import os
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from incidents import services
+from tests.factories import UserFactory, token_for
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need_service(name: str, reachable: bool) -> None:
+    """A missing service fails in CI and skips only on a developer's machine."""
+    if reachable:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI but not reachable")
+    pytest.skip(f"{name} not reachable")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("load_runbook_defaults", stdout=io.StringIO())
+
+
+@pytest.fixture(autouse=True)
+def _runbook_defaults(db, settings):
+    """Roles exist in every test (a transactional test's flush removes them: reload)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if not Group.objects.filter(name="managers").exists():
+        call_command("load_runbook_defaults", stdout=io.StringIO())
+
+
+@pytest.fixture
+def make_user(db):
+    def make(*roles, **fields):
+        return UserFactory(roles=list(roles), **fields)
+
+    return make
+
+
+@pytest.fixture
+def sysadmin(make_user):
+    return make_user("sysadmins")
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("operations")
+
+
+@pytest.fixture
+def api(db):
+    """An API client; `api.as_user(user)` authenticates with a real token."""
+
+    class Client(APIClient):
+        def as_user(self, user):
+            self.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+            return self
+
+    return Client()
+
+
+@pytest.fixture
+def declare(sysadmin):
+    def declare(actor=None, **fields):
+        fields.setdefault("title", "決済APIの応答遅延")
+        fields.setdefault("severity", "P1")
+        return services.incident_declare(actor=actor or sysadmin, **fields)
+
+    return declare
