@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import models
@@ -67,6 +68,11 @@ class Action(models.TextChoices):
     CLOSE = "close", _("Close")
     DISMISS = "dismiss", _("Dismiss as false alarm")
     REOPEN = "reopen", _("Reopen")
+
+
+# Other apps add what `close` needs (checklists: their required items); each callable returns
+# the names of what is missing, in the order a responder should fix them.
+close_requirements: list[Callable[[Incident], list[str]]] = []
 
 
 def _ready_to_close(incident: Incident) -> bool:
@@ -152,6 +158,8 @@ class Incident(ConcurrentTransitionMixin, models.Model):
             missing.append("root_cause")
         if not self.resolution.strip():
             missing.append("resolution")
+        for requirement in close_requirements:
+            missing.extend(requirement(self))
         return missing
 
     def close_blocker_labels(self) -> list[str]:
