@@ -25,7 +25,7 @@ ROLES: dict[str, list[str]] = {
     "developers": RESPONDER + ESCALATE,
     "sysadmins": RESPONDER + DECIDER + ESCALATE,
     "executives": ["incidents.view_incident", "incidents.view_timelineevent", "incidents.add_note"],
-    "integrations": ["incidents.view_incident", "incidents.add_incident"],
+    "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
     "managers": [],
 }

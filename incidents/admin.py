@@ -195,9 +195,6 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
         if data.get("new_note", "").strip():
             services.incident_add_note(incident=obj, actor=request.user, message=data["new_note"])
 
-    def save_related(self, request, form, formsets, change):
-        """The timeline inline is read-only; nothing related is saved from this form."""
-
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None):
         try:
             services.incident_transition(

@@ -15,11 +15,11 @@ KEY_PATTERN = re.compile(r"^INC-(\d{1,18})$")
 
 
 class State(models.TextChoices):
-    DETECTED = "detected", _("Detected (障害検知)")
-    TRIAGE = "triage", _("Triage (初期対応)")
-    INVESTIGATING = "investigating", _("Investigating (原因調査)")
-    RECOVERING = "recovering", _("Recovering (復旧作業)")
-    POSTMORTEM = "postmortem", _("Postmortem (事後対応)")
+    DETECTED = "detected", _("Detected")
+    TRIAGE = "triage", _("Triage")
+    INVESTIGATING = "investigating", _("Investigating")
+    RECOVERING = "recovering", _("Recovering")
+    POSTMORTEM = "postmortem", _("Postmortem")
     CLOSED = "closed", _("Closed")
     DISMISSED = "dismissed", _("Dismissed")
 

@@ -1,0 +1,73 @@
+"""`make run` on a fresh machine: it installs, migrates, seeds, starts, and answers."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(
+    os.environ.get("CI") != "true" and not os.environ.get("HIKESHI_SMOKE"),
+    reason="slow; runs in CI (or with HIKESHI_SMOKE=1)",
+)
+def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env |= {
+        "PORT": str(port),
+        "HIKESHI_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SUPERUSER_PASSWORD": "smoke-test-password",
+    }
+    log = (tmp_path / "run.log").open("w+")
+    proc = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        body = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    body = json.load(r)
+                    status = r.status
+                break
+            except OSError:
+                time.sleep(0.5)
+        log.seek(0)
+        output = log.read()
+        assert body is not None, output[-3000:]
+        assert status == 200 and body["status"] == "ok"
+        assert f"http://127.0.0.1:{port}/admin/" in output
+        assert f"http://127.0.0.1:{port}/api/docs/" in output
+        for name in ("web", "worker", "beat"):
+            assert f"{name}.1" in output, output[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (tmp_path / "var" / "hikeshi.sqlite3").exists()
