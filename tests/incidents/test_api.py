@@ -109,9 +109,3 @@ def test_bearer_prefix_is_accepted_like_token(api, sysadmin):
 
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(sysadmin)}")
     assert api.get(URL).status_code == 200
-
-
-def test_health_answers_ok_when_the_database_answers(api):
-    response = api.get("/api/health")
-    assert response.status_code == 200
-    assert response.json()["status"] == "ok"
