@@ -12,6 +12,7 @@ RESPONDER = [
     "incidents.resolve_incident",
     "incidents.add_note",
     "incidents.view_timelineevent",
+    "incidents.view_alert",
 ]
 DECIDER = [
     "incidents.close_incident",
@@ -24,7 +25,12 @@ ROLES: dict[str, list[str]] = {
     "operations": RESPONDER + ESCALATE,
     "developers": RESPONDER + ESCALATE,
     "sysadmins": RESPONDER + DECIDER + ESCALATE,
-    "executives": ["incidents.view_incident", "incidents.view_timelineevent", "incidents.add_note"],
+    "executives": [
+        "incidents.view_incident",
+        "incidents.view_timelineevent",
+        "incidents.view_alert",
+        "incidents.add_note",
+    ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
     "managers": [],

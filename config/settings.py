@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "accounts",
     "incidents",
+    "integrations",
     "ops",
 ]
 
@@ -165,8 +166,15 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "incidents.models.Severity",
         "StateEnum": "incidents.models.State",
         "CategoryEnum": "incidents.models.Category",
+        "IntegrationKindEnum": "integrations.models.Integration.Kind",
+        "TimelineEventKindEnum": "incidents.models.TimelineEvent.Kind",
     },
 }
+
+# --- integrations -----------------------------------------------------------
+# Per integration, counted in CACHE_URL's cache (set it to Redis to share the count).
+INTEGRATION_RATE_LIMIT = env.str("INTEGRATION_RATE_LIMIT", default="300/s")
+RATELIMIT_USE_CACHE = "default"
 
 # --- audit ------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False

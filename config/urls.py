@@ -4,13 +4,20 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from incidents.api import IncidentViewSet
+from integrations import views as integration_views
+from integrations.api import GenericAlertView, IntegrationViewSet
 from ops.views import health
 
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
+router.register("integrations", IntegrationViewSet, basename="integration")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/integrations/alertmanager/", integration_views.alertmanager),
+    path("api/v1/integrations/grafana/", integration_views.grafana),
+    path("api/v1/alerts/", GenericAlertView.as_view(), name="alerts"),
+    path("v2/enqueue", integration_views.pagerduty_enqueue, name="pagerduty-enqueue"),
     path("api/v1/", include(router.urls)),
     path("api/health", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -8,7 +8,7 @@ from django.utils.translation import ngettext
 from django_fsm.admin import FSMAdminMixin
 
 from . import services
-from .models import Action, Incident, Severity, State, TimelineEvent
+from .models import Action, Alert, Incident, Severity, State, TimelineEvent
 
 SEVERITY_COLOURS = {
     Severity.P0: "#b91c1c",
@@ -45,6 +45,31 @@ class TimelineInline(admin.TabularInline):
     fields = ["at", "kind", "actor", "message", "data"]
     readonly_fields = fields
     ordering = ["at", "pk"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AlertInline(admin.TabularInline):
+    """Detection: the alerts behind the incident, as the monitoring systems sent them."""
+
+    model = Alert
+    extra = 0
+    can_delete = False
+    fields = [
+        "integration",
+        "status",
+        "summary",
+        "source",
+        "labels",
+        "first_received_at",
+        "last_received_at",
+        "times_received",
+    ]
+    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -102,7 +127,7 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
         "dismiss_reason",
         "created_by",
     ]
-    inlines = [TimelineInline]
+    inlines = [AlertInline, TimelineInline]
     actions = ["bulk_acknowledge"]
 
     def get_fieldsets(self, request, obj=None):

@@ -14,6 +14,7 @@ from . import selectors, services
 from .filters import IncidentFilter
 from .models import Action, Incident
 from .serializers import (
+    AlertSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
@@ -127,6 +128,13 @@ class IncidentViewSet(
         page = self.paginate_queryset(events)
         serializer = TimelineEventSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
+
+    @extend_schema(responses={200: AlertSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def alerts(self, request, key=None):
+        incident = self.get_object()
+        page = self.paginate_queryset(incident.alerts.select_related("integration"))
+        return self.get_paginated_response(AlertSerializer(page, many=True).data)
 
     @extend_schema(request=NoteSerializer, responses={201: TimelineEventSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Action, Category, Incident, Severity, TimelineEvent
+from .models import Action, Alert, Category, Incident, Severity, TimelineEvent
 from .services import incident_allowed_actions
 
 User = get_user_model()
@@ -131,4 +131,29 @@ class TimelineEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = TimelineEvent
         fields = ["id", "kind", "actor", "at", "message", "data"]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    integration = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "integration",
+            "fingerprint",
+            "status",
+            "summary",
+            "source",
+            "severity",
+            "labels",
+            "annotations",
+            "links",
+            "starts_at",
+            "ends_at",
+            "first_received_at",
+            "last_received_at",
+            "times_received",
+        ]
         read_only_fields = fields

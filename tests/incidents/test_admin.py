@@ -29,6 +29,8 @@ def form_for(incident, **extra):
         "new_note": "",
         "timeline-TOTAL_FORMS": "0",
         "timeline-INITIAL_FORMS": "0",
+        "alerts-TOTAL_FORMS": "0",
+        "alerts-INITIAL_FORMS": "0",
         **extra,
     }
 
@@ -128,6 +130,8 @@ def test_declaring_from_the_admin_uses_the_service(as_role):
             "detected_at_1": "10:00:00",
             "timeline-TOTAL_FORMS": "0",
             "timeline-INITIAL_FORMS": "0",
+            "alerts-TOTAL_FORMS": "0",
+            "alerts-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content[:3000]

@@ -1,0 +1,91 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .models import Integration
+from .snippets import integration_snippet
+
+
+class IntegrationAddForm(forms.ModelForm):
+    class Meta:
+        model = Integration
+        fields = [
+            "name",
+            "kind",
+            "default_severity",
+            "severity_mapping",
+            "grouping",
+            "auto_resolve",
+            "enabled",
+            "policy",
+            "hmac_secret_env",
+        ]
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "enabled", "auto_resolve", "grouping", "endpoint", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name"]
+    readonly_fields = ["secret_hint", "user", "endpoint", "configuration", "created_at"]
+    actions = ["rotate_secret"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = IntegrationAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        fields = list(IntegrationAddForm.Meta.fields)
+        if obj is None:
+            return fields
+        fields.remove("kind")
+        return ["kind_display", *fields, *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "kind_display"] if obj else []
+
+    @admin.display(description=_("kind"))
+    def kind_display(self, obj):
+        return obj.get_kind_display()
+
+    @admin.display(description=_("endpoint"))
+    def endpoint(self, obj):
+        from django.conf import settings
+
+        return settings.SITE_URL + obj.endpoint_path()
+
+    @admin.display(description=_("configuration"))
+    def configuration(self, obj):
+        return format_html("<pre>{}</pre>", integration_snippet(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = {name: form.cleaned_data[name] for name in IntegrationAddForm.Meta.fields}
+        integration, secret = services.integration_create(actor=request.user, **data)
+        obj.pk = integration.pk
+        obj._state.adding = False
+        self._show_secret(request, integration, secret)
+
+    def _show_secret(self, request, integration, secret):
+        self.message_user(
+            request,
+            format_html(
+                "{}<br><code>{}</code><pre>{}</pre>",
+                _("The secret is shown this once; only its hash is stored:"),
+                secret,
+                integration_snippet(integration, secret),
+            ),
+            messages.WARNING,
+        )
+
+    @admin.action(description=_("Issue a new secret (the old one stops working)"))
+    def rotate_secret(self, request, queryset):
+        for integration in queryset:
+            self._show_secret(
+                request, integration, services.integration_rotate_secret(integration=integration)
+            )

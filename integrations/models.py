@@ -1,0 +1,106 @@
+"""Integrations: the monitoring systems allowed to open incidents, each with its own secret."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from incidents.models import Severity
+
+DEFAULT_SEVERITY_MAPPING = {
+    "critical": Severity.P0.value,
+    "error": Severity.P1.value,
+    "warning": Severity.P2.value,
+    "info": Severity.P3.value,
+}
+
+
+def default_severity_mapping() -> dict[str, str]:
+    return dict(DEFAULT_SEVERITY_MAPPING)
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are long random strings: a plain digest is enough, and it is what we look up by.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Integration(models.Model):
+    class Kind(models.TextChoices):
+        ALERTMANAGER = "alertmanager", _("Prometheus Alertmanager")
+        PAGERDUTY = "pagerduty", _("PagerDuty Events API v2")
+        GRAFANA = "grafana", _("Grafana alerting")
+        GENERIC = "generic", _("Generic JSON")
+
+    class Grouping(models.TextChoices):
+        GROUP_KEY = "group_key", _("One incident per Alertmanager group")
+        FINGERPRINT = "fingerprint", _("One incident per alert fingerprint")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secret_hint = models.CharField(_("secret starts with"), max_length=8, editable=False)
+    default_severity = models.CharField(
+        _("default severity"), max_length=2, choices=Severity.choices, default=Severity.P2
+    )
+    severity_mapping = models.JSONField(
+        _("severity mapping"),
+        default=default_severity_mapping,
+        help_text=_("Alert severity label → P0–P3. A `priority: P0..P3` label always wins."),
+    )
+    grouping = models.CharField(
+        _("grouping"), max_length=16, choices=Grouping.choices, default=Grouping.GROUP_KEY
+    )
+    auto_resolve = models.BooleanField(
+        _("auto-resolve"),
+        default=True,
+        help_text=_("Resolve the incident when every one of its alerts has resolved."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    policy = models.CharField(
+        _("escalation policy"),
+        max_length=100,
+        blank=True,
+        help_text=_("Name of the escalation policy for its incidents; empty: chosen as usual."),
+    )
+    hmac_secret_env = models.CharField(
+        _("HMAC secret variable"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "Grafana: name of the environment variable holding the webhook HMAC secret; "
+            "when set, the X-Grafana-Alerting-Signature header is required and verified."
+        ),
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="integration",
+        editable=False,
+        help_text=_("The service account whose name appears on the timeline."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("integration")
+        verbose_name_plural = _("integrations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def endpoint_path(self) -> str:
+        return {
+            self.Kind.ALERTMANAGER: "/api/v1/integrations/alertmanager/",
+            self.Kind.PAGERDUTY: "/v2/enqueue",
+            self.Kind.GRAFANA: "/api/v1/integrations/grafana/",
+            self.Kind.GENERIC: "/api/v1/alerts/",
+        }[self.kind]
+
+    def severity_for(self, labels: dict) -> str:
+        """Runbook level: the `priority` label, else the mapped `severity`, else the default."""
+        priority = str(labels.get("priority", "")).upper()
+        if priority in Severity.values:
+            return priority
+        mapped = self.severity_mapping.get(str(labels.get("severity", "")).lower())
+        return mapped if mapped in Severity.values else self.default_severity

@@ -1,0 +1,57 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from incidents.models import Severity
+from incidents.serializers import StrictCharField, StrictInputSerializer
+
+from .models import Integration
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    endpoint = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "secret_hint",
+            "default_severity",
+            "severity_mapping",
+            "grouping",
+            "auto_resolve",
+            "enabled",
+            "policy",
+            "hmac_secret_env",
+            "endpoint",
+            "created_at",
+        ]
+        read_only_fields = ["id", "secret_hint", "endpoint", "created_at"]
+
+    def get_endpoint(self, integration) -> str:
+        from django.conf import settings
+
+        return settings.SITE_URL + integration.endpoint_path()
+
+    def validate_severity_mapping(self, value):
+        if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
+            raise serializers.ValidationError(_("Map label values to P0, P1, P2 or P3."))
+        return {str(k).lower(): v for k, v in value.items()}
+
+
+class IntegrationCreatedSerializer(IntegrationSerializer):
+    secret = serializers.CharField(read_only=True, help_text=_("Shown once; store it now."))
+
+    class Meta(IntegrationSerializer.Meta):
+        fields = [*IntegrationSerializer.Meta.fields, "secret"]
+
+
+class GenericAlertSerializer(StrictInputSerializer):
+    title = StrictCharField(max_length=200)
+    severity = serializers.ChoiceField(Severity.choices)
+    dedup_key = StrictCharField(required=False, max_length=255)
+    source = StrictCharField(required=False, allow_blank=True, max_length=255)
+    service = StrictCharField(required=False, allow_blank=True, max_length=100)
+    details = serializers.DictField(required=False)
+    status = serializers.ChoiceField(["firing", "resolved"], required=False, default="firing")

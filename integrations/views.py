@@ -1,0 +1,179 @@
+"""Webhook endpoints: authenticate, limit, parse, hand to the services. Answers in each
+sender's own format (PagerDuty clients read PagerDuty's error bodies)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_ratelimit.core import get_usage
+
+from config.api import error_body
+from incidents.services import ActionNotAllowed, AlertEvent
+
+from . import parsers, services
+from .models import Integration
+
+ONE_MIB = 1024 * 1024
+PAGERDUTY_MAX_BYTES = 512 * 1024
+
+
+def _too_large(request, limit: int) -> bool:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    return declared > limit or len(request.body) > limit
+
+
+def _throttled(request, integration: Integration) -> int | None:
+    """Seconds to wait when this integration is over its rate, else None."""
+    usage = get_usage(
+        request,
+        group=f"integration:{integration.pk}",
+        key=lambda group, request: str(integration.pk),
+        rate=settings.INTEGRATION_RATE_LIMIT,
+        increment=True,
+    )
+    if usage and usage["should_limit"]:
+        return max(1, int(usage["time_left"]))
+    return None
+
+
+def _bearer(request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _json(request):
+    try:
+        return json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _error(status: int, code: str, detail: str, fields=None, **headers) -> JsonResponse:
+    response = JsonResponse(error_body(code, detail, fields), status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _webhook(request, kinds: tuple[str, ...], verify=None) -> JsonResponse:
+    if _too_large(request, ONE_MIB):
+        return _error(413, "payload_too_large", "The payload is over 1 MiB.")
+    integration = services.integration_for_secret(_bearer(request), kinds=kinds)
+    if integration is None:
+        return _error(401, "authentication_failed", "Wrong, unknown or disabled secret.")
+    if verify and not verify(request, integration):
+        return _error(401, "bad_signature", "The signature header is missing or wrong.")
+    if wait := _throttled(request, integration):
+        return _error(429, "throttled", "Too many requests.", Retry_After=str(wait))
+    body = _json(request)
+    if body is None:
+        return _error(400, "parse_error", "The body is not JSON.")
+    try:
+        events = parsers.alertmanager_events(integration, body)
+    except parsers.PayloadError as err:
+        return _error(400, "invalid", "The payload is not a valid alert group.", err.errors)
+    incidents = services.alerts_ingest(integration=integration, events=events)
+    return JsonResponse({"status": "ok", "incidents": [i.key for i in incidents]})
+
+
+@csrf_exempt
+@require_POST
+def alertmanager(request):
+    return _webhook(request, (Integration.Kind.ALERTMANAGER,))
+
+
+def _grafana_signature_ok(request, integration: Integration) -> bool:
+    if not integration.hmac_secret_env:
+        return True
+    secret = os.environ.get(integration.hmac_secret_env, "")
+    given = request.headers.get("X-Grafana-Alerting-Signature", "")
+    if not secret or not given:
+        return False
+    timestamp = request.headers.get("X-Grafana-Alerting-Signature-Timestamp")
+    message = f"{timestamp}:".encode() + request.body if timestamp else request.body
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given)
+
+
+@csrf_exempt
+@require_POST
+def grafana(request):
+    return _webhook(request, (Integration.Kind.GRAFANA,), verify=_grafana_signature_ok)
+
+
+def _pagerduty_invalid(errors: list[str]) -> JsonResponse:
+    return JsonResponse(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+        status=400,
+    )
+
+
+@csrf_exempt
+@require_POST
+def pagerduty_enqueue(request):
+    """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
+    if _too_large(request, PAGERDUTY_MAX_BYTES):
+        return JsonResponse(
+            {"status": "invalid event", "message": "Request entity too large", "errors": []},
+            status=413,
+        )
+    body = _json(request)
+    if body is None:
+        return _pagerduty_invalid(["Event object is not valid JSON"])
+    try:
+        body = parsers.pagerduty_event(body)
+    except parsers.PayloadError as err:
+        return _pagerduty_invalid(err.errors)
+    integration = services.integration_for_secret(
+        body["routing_key"], kinds=(Integration.Kind.PAGERDUTY,)
+    )
+    if integration is None:
+        return JsonResponse(
+            {"status": "invalid event", "message": "Invalid routing key", "errors": []},
+            status=401,
+        )
+    if wait := _throttled(request, integration):
+        response = JsonResponse(
+            {
+                "status": "throttle event",
+                "message": "Requests for this service are arriving "
+                "too quickly. Please retry later.",
+                "errors": [],
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
+    action, dedup_key = body["event_action"], body["dedup_key"]
+    try:
+        if action == "trigger":
+            event = parsers.pagerduty_alert_event(integration, body)
+            services.alerts_ingest(integration=integration, events=[event])
+        else:
+            resolved = None
+            if action == "resolve":
+                resolved = AlertEvent(
+                    key=dedup_key,
+                    fingerprint=dedup_key,
+                    firing=False,
+                    title="",
+                    severity=integration.default_severity,
+                )
+            services.pagerduty_act(
+                integration=integration, dedup_key=dedup_key, action=action, event=resolved
+            )
+    except ActionNotAllowed:
+        pass  # already past that state: PagerDuty accepts such events silently too
+    return JsonResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=202
+    )

@@ -1,0 +1,62 @@
+"""Identical alerts arriving together open exactly one incident per key (PostgreSQL)."""
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+
+from incidents.models import Alert, Incident
+from integrations.services import integration_create
+from tests.conftest import need_service
+from tests.integrations.conftest import payload
+
+ALERTS, KEYS, THREADS = 1000, 20, 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thousand_alerts_over_twenty_fingerprints_open_exactly_twenty_incidents(settings):
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    settings.INTEGRATION_RATE_LIMIT = "100000/m"
+    integration, secret = integration_create(name="burst", kind="alertmanager")
+    integration.grouping = "fingerprint"
+    integration.save()
+    bodies = []
+    for n in range(ALERTS):
+        body = payload("alertmanager_firing")
+        body["alerts"][0]["fingerprint"] = f"fp-{n % KEYS:02d}"
+        body["alerts"][0]["labels"]["alertname"] = f"Alert{n % KEYS:02d}"
+        bodies.append(json.dumps(body))
+    statuses = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(THREADS)
+
+    def send(chunk):
+        client = Client()
+        start.wait()
+        try:
+            for body in chunk:
+                response = client.post(
+                    "/api/v1/integrations/alertmanager/",
+                    body,
+                    content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {secret}",
+                )
+                with lock:
+                    statuses[response.status_code] += 1
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(bodies[i::THREADS],)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert statuses == {200: ALERTS}
+    assert Incident.objects.count() == KEYS
+    counts = dict(Alert.objects.values_list("fingerprint", "times_received"))
+    assert counts == {f"fp-{k:02d}": ALERTS // KEYS for k in range(KEYS)}
+    assert all(i.alerts.count() == 1 for i in Incident.objects.all())

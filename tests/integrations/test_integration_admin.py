@@ -1,0 +1,64 @@
+"""Managers create integrations; the secret is shown once and only its hash is kept."""
+
+import io
+
+from django.core.management import call_command
+
+from integrations.models import Integration, hash_secret
+
+
+def test_managers_create_an_integration_through_the_api_and_see_the_secret_once(api, make_user):
+    client = api.as_user(make_user("managers"))
+
+    response = client.post(
+        "/api/v1/integrations/", {"name": "pd", "kind": "pagerduty"}, format="json"
+    )
+
+    assert response.status_code == 201
+    secret = response.json()["secret"]
+    assert len(secret) == 32
+    integration = Integration.objects.get(name="pd")
+    assert integration.secret_hash == hash_secret(secret)
+    assert secret not in str(client.get(f"/api/v1/integrations/{integration.pk}/").json())
+    assert response.json()["endpoint"].endswith("/v2/enqueue")
+
+
+def test_responders_cannot_manage_integrations(api, make_user):
+    client = api.as_user(make_user("sysadmins"))
+    assert client.get("/api/v1/integrations/").status_code == 403
+    response = client.post("/api/v1/integrations/", {"name": "x", "kind": "generic"}, format="json")
+    assert response.status_code == 403
+    assert not Integration.objects.exists()
+
+
+def test_the_command_prints_the_secret_once(db):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_integration", kind="alertmanager", name="prom", stdout=out, stderr=err)
+    secret = out.getvalue().strip()
+    assert Integration.objects.get(name="prom").secret_hash == hash_secret(secret)
+    assert "/api/v1/integrations/alertmanager/" in err.getvalue()
+
+
+def test_the_admin_shows_the_secret_once_with_a_ready_configuration(client, make_user):
+    client.force_login(make_user("managers"))
+    response = client.post(
+        "/admin/integrations/integration/add/",
+        {
+            "name": "prom",
+            "kind": "alertmanager",
+            "default_severity": "P2",
+            "severity_mapping": '{"critical": "P0"}',
+            "grouping": "group_key",
+            "auto_resolve": "on",
+            "enabled": "on",
+            "policy": "",
+            "hmac_secret_env": "",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "webhook_configs" in page
+    integration = Integration.objects.get(name="prom")
+    assert integration.secret_hint in page
+    change = client.get(f"/admin/integrations/integration/{integration.pk}/change/").content
+    assert b"credentials: &lt;secret starting" in change

@@ -1,0 +1,93 @@
+"""Bad webhook requests: a clear 4xx, nothing stored."""
+
+import json
+
+import pytest
+
+from incidents.models import Alert, Incident
+from tests.integrations.conftest import payload
+
+
+def nothing_stored():
+    return not Incident.objects.exists() and not Alert.objects.exists()
+
+
+def test_missing_secret_is_401(client, alertmanager):
+    response = client.post(
+        "/api/v1/integrations/alertmanager/",
+        json.dumps(payload("alertmanager_firing")),
+        content_type="application/json",
+    )
+    assert response.status_code == 401
+    assert nothing_stored()
+
+
+def test_wrong_secret_is_401(post_alertmanager):
+    assert post_alertmanager(payload("alertmanager_firing"), secret="wrong").status_code == 401
+    assert nothing_stored()
+
+
+def test_disabled_integration_is_401(post_alertmanager, alertmanager):
+    alertmanager.enabled = False
+    alertmanager.save()
+    assert post_alertmanager(payload("alertmanager_firing")).status_code == 401
+    assert nothing_stored()
+
+
+def test_a_pagerduty_secret_does_not_open_the_alertmanager_endpoint(post_alertmanager, pagerduty):
+    response = post_alertmanager(payload("alertmanager_firing"), secret=pagerduty.secret)
+    assert response.status_code == 401
+
+
+def test_not_json_is_400(post_alertmanager):
+    response = post_alertmanager("{nope")
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b.pop("alerts"), "alerts"),
+        (lambda b: b.update(alerts=[]), "alerts"),
+        (lambda b: b.update(alerts="x"), "alerts"),
+        (lambda b: b.pop("groupKey"), "groupKey"),
+        (lambda b: b["alerts"][0].update(status="burning"), "alerts[0].status"),
+        (lambda b: b["alerts"][0].update(labels={}), "alerts[0].labels"),
+        (lambda b: b["alerts"][0].update(labels=["x"]), "alerts[0].labels"),
+    ],
+)
+def test_wrong_shape_is_400_naming_the_field(post_alertmanager, mutate, field):
+    body = payload("alertmanager_firing")
+    mutate(body)
+    response = post_alertmanager(body)
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert nothing_stored()
+
+
+def test_one_bad_alert_rejects_the_whole_group(post_alertmanager):
+    body = payload("alertmanager_firing")
+    body["alerts"].append({"status": "firing", "labels": "oops"})
+    assert post_alertmanager(body).status_code == 400
+    assert nothing_stored()
+
+
+def test_a_body_over_1_mib_is_413(post_alertmanager):
+    body = payload("alertmanager_firing")
+    body["alerts"][0]["annotations"]["description"] = "x" * (1024 * 1024 + 1)
+    assert post_alertmanager(body).status_code == 413
+    assert nothing_stored()
+
+
+def test_over_the_rate_limit_is_429_with_retry_after(post_alertmanager, settings):
+    settings.INTEGRATION_RATE_LIMIT = "2/m"
+    from django.core.cache import cache
+
+    cache.clear()
+    codes = [post_alertmanager(payload("alertmanager_firing")).status_code for _ in range(3)]
+    assert codes[:2] == [200, 200]
+    assert codes[2] == 429
+    response = post_alertmanager(payload("alertmanager_firing"))
+    assert int(response["Retry-After"]) >= 1
