@@ -1,0 +1,202 @@
+"""Alert ingestion throughput: Alertmanager payloads against gunicorn (2 workers) on PostgreSQL.
+
+16 concurrent clients for 30 s (half new fingerprints, half repeats), then the same load
+against the same server's `/api/health` (one `SELECT 1`, the framework's limit here), and
+the ratio of the two. Usage: python bench/ingest.py [--seconds 30] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PYTHON, ROOT, drop_database, emit, scratch_database, summary_ms  # noqa: E402
+
+DB_NAME = "hikeshi_bench_ingest"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def alert_body(fingerprint: str) -> bytes:
+    return json.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "hikeshi",
+            "groupKey": f'{{}}:{{alertname="{fingerprint}"}}',
+            "groupLabels": {"alertname": fingerprint},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "truncatedAlerts": 0,
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": fingerprint, "severity": "warning"},
+                    "annotations": {"summary": f"ベンチマーク {fingerprint}"},
+                    "startsAt": "2026-11-29T00:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus:9090/graph",
+                    "fingerprint": fingerprint,
+                }
+            ],
+        }
+    ).encode()
+
+
+def client(port, path, secret, seconds, seed, queue):
+    rng = random.Random(seed)
+    seen: list[str] = []
+    latencies, errors = [], 0
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path == "/api/health":
+            method, body = "GET", None
+        else:
+            repeat = seen and rng.random() < 0.5
+            fingerprint = rng.choice(seen) if repeat else uuid.uuid4().hex[:16]
+            if not repeat:
+                seen.append(fingerprint)
+            method, body = "POST", alert_body(fingerprint)
+        started = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status != 200:
+                errors += 1
+                continue
+        except OSError:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - started)
+    queue.put((latencies, errors))
+
+
+def load(port, path, secret, seconds, clients) -> dict:
+    queue = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(target=client, args=(port, path, secret, seconds, n, queue))
+        for n in range(clients)
+    ]
+    started = time.monotonic()
+    for proc in procs:
+        proc.start()
+    results = [queue.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    elapsed = time.monotonic() - started
+    latencies = [x for lat, _ in results for x in lat]
+    return {
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "errors": sum(e for _, e in results),
+        **summary_ms(latencies),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    args = parser.parse_args()
+
+    url = scratch_database(DB_NAME)
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench",
+        "LOG_LEVEL": "WARNING",
+        # The limiter is not what is measured here.
+        "INTEGRATION_RATE_LIMIT": "1000000/m",
+        # Publishing to a broker is not either; escalation timers live in the database.
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+    }
+    secret = subprocess.run(
+        [PYTHON, "manage.py", "create_integration", "--kind", "alertmanager", "--name", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "config.wsgi",
+            "--workers",
+            "2",
+            # Requests mostly wait on PostgreSQL; threads let one worker overlap those waits.
+            "--threads",
+            str(args.threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        load(port, "/api/health", None, 2, args.clients)  # warm up both workers
+        baseline = load(port, "/api/health", None, args.seconds, args.clients)
+        ingest = load(
+            port, "/api/v1/integrations/alertmanager/", secret, args.seconds, args.clients
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+        incidents = conn.execute("SELECT count(*) FROM incidents_incident").fetchone()[0]
+        alerts = conn.execute("SELECT count(*) FROM incidents_alert").fetchone()[0]
+    drop_database(DB_NAME)
+    emit(
+        {
+            "clients": args.clients,
+            "gunicorn": f"2 workers x {args.threads} threads",
+            "seconds": args.seconds,
+            "alerts_per_s": ingest["requests_per_s"],
+            "alerts_p50_ms": ingest["p50_ms"],
+            "alerts_p99_ms": ingest["p99_ms"],
+            "alert_errors": ingest["errors"],
+            "incidents_opened": incidents,
+            "alert_rows": alerts,
+            "baseline_health_per_s": baseline["requests_per_s"],
+            "baseline_p50_ms": baseline["p50_ms"],
+            "baseline_p99_ms": baseline["p99_ms"],
+            "ratio_vs_baseline": round(ingest["requests_per_s"] / baseline["requests_per_s"], 3),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
