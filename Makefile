@@ -44,7 +44,7 @@ bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 messages: install
-	$(BIN)/python manage.py makemessages -l ja -l en --ignore=.venv --ignore=var
+	$(BIN)/python manage.py makemessages -l ja -l en -e py,html,txt,md --ignore=.venv --ignore=var --ignore=tests --ignore=bench
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:

@@ -174,6 +174,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- postmortems -------------------------------------------------------------
+POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / "incidents")))
+POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
+
 # --- integrations -----------------------------------------------------------
 # Per integration, counted in CACHE_URL's cache (set it to Redis to share the count).
 INTEGRATION_RATE_LIMIT = env.str("INTEGRATION_RATE_LIMIT", default="300/s")

@@ -375,3 +375,60 @@ class AlertKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → INC-{self.incident_id}"
+
+
+class Postmortem(models.Model):
+    """事後対応: what the responders write after resolving; the report is rendered from it."""
+
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, related_name="postmortem", verbose_name=_("incident")
+    )
+    impact_users = models.TextField(_("users affected"), blank=True)
+    impact_duration = models.TextField(_("duration of impact"), blank=True)
+    impact_data = models.TextField(_("data affected"), blank=True)
+    contributing_factors = models.TextField(_("contributing factors"), blank=True)
+    lessons_learned = models.TextField(_("lessons learned (教訓)"), blank=True)
+    report_path = models.CharField(_("report file"), max_length=300, blank=True)
+    report_generated_at = models.DateTimeField(_("report generated at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("postmortem")
+        verbose_name_plural = _("postmortems")
+        permissions = [("generate_report", _("Can (re)generate a postmortem report"))]
+
+    def __str__(self) -> str:
+        return f"{self.incident.key} postmortem"
+
+
+class ActionItem(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="action_items", verbose_name=_("incident")
+    )
+    title = models.CharField(_("title"), max_length=300)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="action_items",
+    )
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    link = models.URLField(_("link"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("action item")
+        verbose_name_plural = _("action items")
+        ordering = ["due_date", "pk"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
-from . import signals
+from . import postmortems, signals
 from .models import (
     Action,
     Alert,
@@ -198,6 +198,11 @@ def incident_transition(
     if not incident.is_active:
         # New alerts with the same key open a new incident from now on.
         AlertKey.objects.filter(incident=incident).delete()
+    if incident.state == State.POSTMORTEM:
+        postmortems.postmortem_draft(incident=incident)
+    if incident.state == State.CLOSED:
+        closed = incident
+        transaction.on_commit(lambda: postmortems.report_write(incident=closed), robust=True)
     signals.incident_transitioned.send(
         sender=Incident, incident=incident, action=action, actor=actor
     )

@@ -35,6 +35,12 @@ def _runbook_defaults(db, settings):
         call_command("load_runbook_defaults", stdout=io.StringIO())
 
 
+@pytest.fixture(autouse=True)
+def _postmortem_dir(settings, tmp_path):
+    """Reports written by tests go to a scratch folder, never into docs/incidents/."""
+    settings.POSTMORTEM_DIR = tmp_path / "incidents"
+
+
 @pytest.fixture
 def make_user(db):
     def make(*roles, **fields):
