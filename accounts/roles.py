@@ -13,6 +13,11 @@ RESPONDER = [
     "incidents.add_note",
     "incidents.view_timelineevent",
     "incidents.view_alert",
+    "incidents.view_postmortem",
+    "incidents.change_postmortem",
+    "incidents.view_actionitem",
+    "incidents.add_actionitem",
+    "incidents.change_actionitem",
 ]
 DECIDER = [
     "incidents.close_incident",
@@ -29,6 +34,8 @@ ROLES: dict[str, list[str]] = {
         "incidents.view_incident",
         "incidents.view_timelineevent",
         "incidents.view_alert",
+        "incidents.view_postmortem",
+        "incidents.view_actionitem",
         "incidents.add_note",
     ],
     "integrations": ["incidents.add_incident"],

@@ -1,14 +1,17 @@
+import markdown
+import nh3
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_fsm.admin import FSMAdminMixin
 
-from . import services
-from .models import Action, Alert, Incident, Severity, State, TimelineEvent
+from . import postmortems, services
+from .models import Action, ActionItem, Alert, Incident, Postmortem, Severity, State, TimelineEvent
 
 SEVERITY_COLOURS = {
     Severity.P0: "#b91c1c",
@@ -78,6 +81,13 @@ class AlertInline(admin.TabularInline):
         return False
 
 
+class ActionItemInline(admin.TabularInline):
+    model = ActionItem
+    extra = 0
+    fields = ["title", "owner", "due_date", "status", "link"]
+    autocomplete_fields = ["owner"]
+
+
 class IncidentForm(forms.ModelForm):
     new_note = forms.CharField(
         label=_("Add a note"), required=False, widget=forms.Textarea(attrs={"rows": 3})
@@ -127,7 +137,7 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
         "dismiss_reason",
         "created_by",
     ]
-    inlines = [AlertInline, TimelineInline]
+    inlines = [AlertInline, ActionItemInline, TimelineInline]
     actions = ["bulk_acknowledge"]
 
     def get_fieldsets(self, request, obj=None):
@@ -278,3 +288,60 @@ class TimelineEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ActionItem)
+class ActionItemAdmin(admin.ModelAdmin):
+    """Every incident's follow-ups in one list: what is open, whose, and by when."""
+
+    list_display = ["title", "incident", "owner", "due_date", "status"]
+    list_filter = ["status", "due_date", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_editable = ["status"]
+    search_fields = ["title", "incident__title"]
+    list_select_related = ["incident", "owner"]
+    autocomplete_fields = ["owner"]
+    raw_id_fields = ["incident"]
+
+
+@admin.register(Postmortem)
+class PostmortemAdmin(admin.ModelAdmin):
+    list_display = ["incident", "report_path", "report_generated_at", "updated_at"]
+    search_fields = ["incident__title"]
+    fields = [
+        "incident",
+        "impact_users",
+        "impact_duration",
+        "impact_data",
+        "contributing_factors",
+        "lessons_learned",
+        "report_path",
+        "report_generated_at",
+        "preview",
+    ]
+    readonly_fields = ["incident", "report_path", "report_generated_at", "preview"]
+    actions = ["generate_report"]
+
+    def has_add_permission(self, request):
+        return False  # drafts are created when an incident is resolved
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj):
+        text = postmortems.report_render(incident=obj.incident, language=get_language())
+        html = markdown.markdown(text, extensions=["tables"])
+        return mark_safe(nh3.clean(html))  # noqa: S308 — sanitised by nh3 just above
+
+    def save_model(self, request, obj, form, change):
+        postmortems.postmortem_update(
+            incident=obj.incident,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
+        )
+
+    @admin.action(description=_("Generate the report file"), permissions=["generate"])
+    def generate_report(self, request, queryset):
+        for postmortem in queryset.select_related("incident"):
+            path = postmortems.report_write(incident=postmortem.incident)
+            self.message_user(request, _("Written: %(path)s") % {"path": path}, messages.SUCCESS)
+
+    def has_generate_permission(self, request):
+        return request.user.has_perm("incidents.generate_report")

@@ -6,25 +6,41 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from config.api import AuditedAPIMixin
 
-from . import selectors, services
+from . import postmortems, selectors, services
 from .filters import IncidentFilter
 from .models import Action, Incident
 from .serializers import (
+    ActionItemSerializer,
     AlertSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
     NoteSerializer,
+    PostmortemSerializer,
+    PostmortemUpdateSerializer,
     TimelineEventSerializer,
     TransitionSerializer,
 )
 
 ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
 ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
+
+
+class MarkdownRenderer(BaseRenderer):
+    media_type = "text/markdown"
+    format = "md"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str):
+            return data.encode(self.charset)
+        # Errors keep their JSON shape even when Markdown was asked for.
+        return JSONRenderer().render(data)
 
 
 class CanViewIncidents(permissions.BasePermission):
@@ -146,3 +162,52 @@ class IncidentViewSet(
             incident=incident, actor=request.user, message=data.validated_data["message"]
         )
         return Response(TimelineEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            (200, "text/markdown"): OpenApiTypes.STR,
+            (200, "application/json"): PostmortemSerializer,
+            **ERRORS,
+        },
+        description=_("The report as Markdown; with `Accept: application/json`, its fields."),
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[MarkdownRenderer, JSONRenderer])
+    def postmortem(self, request, key=None):
+        incident = self.get_object()
+        if request.accepted_renderer.format == "json":
+            draft = postmortems.postmortem_draft(incident=incident)
+            return Response(PostmortemSerializer(draft).data)
+        return Response(
+            postmortems.report_render(incident=incident, language=request.LANGUAGE_CODE)
+        )
+
+    @extend_schema(
+        request=PostmortemUpdateSerializer, responses={200: PostmortemSerializer, **ERRORS}
+    )
+    @postmortem.mapping.patch
+    def postmortem_update(self, request, key=None):
+        incident = self.get_object()
+        data = PostmortemUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        draft = postmortems.postmortem_update(
+            incident=incident, actor=request.user, **data.validated_data
+        )
+        return Response(PostmortemSerializer(draft).data)
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    @action(detail=True, methods=["post"], url_path="postmortem/generate")
+    def postmortem_generate(self, request, key=None):
+        incident = self.get_object()
+        path = postmortems.report_generate(incident=incident, actor=request.user)
+        return Response({"path": path.name, "key": incident.key})
+
+    @extend_schema(request=ActionItemSerializer, responses={201: ActionItemSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], url_path="action-items")
+    def action_items(self, request, key=None):
+        incident = self.get_object()
+        data = ActionItemSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = postmortems.action_item_add(
+            incident=incident, actor=request.user, **data.validated_data
+        )
+        return Response(ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)

@@ -12,3 +12,5 @@ class IncidentsConfig(AppConfig):
         from . import models
 
         auditlog.register(models.Incident)
+        auditlog.register(models.Postmortem)
+        auditlog.register(models.ActionItem)

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Action, Alert, Category, Incident, Severity, TimelineEvent
+from .models import Action, ActionItem, Alert, Category, Incident, Severity, TimelineEvent
 from .services import incident_allowed_actions
 
 User = get_user_model()
@@ -157,3 +157,45 @@ class AlertSerializer(serializers.ModelSerializer):
             "times_received",
         ]
         read_only_fields = fields
+
+
+class ActionItemSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+    )
+
+    class Meta:
+        model = ActionItem
+        fields = ["id", "title", "owner", "due_date", "status", "link", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class PostmortemSerializer(serializers.Serializer):
+    key = serializers.CharField(source="incident.key")
+    summary = serializers.CharField(source="incident.summary")
+    impact = serializers.CharField(source="incident.impact")
+    root_cause = serializers.CharField(source="incident.root_cause")
+    resolution = serializers.CharField(source="incident.resolution")
+    impact_users = serializers.CharField()
+    impact_duration = serializers.CharField()
+    impact_data = serializers.CharField()
+    contributing_factors = serializers.CharField()
+    lessons_learned = serializers.CharField()
+    report_path = serializers.CharField()
+    report_generated_at = serializers.DateTimeField()
+    action_items = ActionItemSerializer(source="incident.action_items", many=True)
+
+
+class PostmortemUpdateSerializer(StrictInputSerializer):
+    summary = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    impact = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    root_cause = StrictCharField(required=False, allow_blank=True, max_length=20000)
+    resolution = StrictCharField(required=False, allow_blank=True, max_length=20000)
+    impact_users = StrictCharField(required=False, allow_blank=True, max_length=5000)
+    impact_duration = StrictCharField(required=False, allow_blank=True, max_length=5000)
+    impact_data = StrictCharField(required=False, allow_blank=True, max_length=5000)
+    contributing_factors = StrictCharField(required=False, allow_blank=True, max_length=20000)
+    lessons_learned = StrictCharField(required=False, allow_blank=True, max_length=20000)

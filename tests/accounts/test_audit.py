@@ -39,6 +39,8 @@ def test_admin_change_is_audited_with_the_admin_user(client, make_user):
         "timeline-INITIAL_FORMS": "0",
         "alerts-TOTAL_FORMS": "0",
         "alerts-INITIAL_FORMS": "0",
+        "action_items-TOTAL_FORMS": "0",
+        "action_items-INITIAL_FORMS": "0",
     }
 
     response = client.post(f"/admin/incidents/incident/{incident.pk}/change/", form)

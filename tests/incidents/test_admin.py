@@ -31,6 +31,8 @@ def form_for(incident, **extra):
         "timeline-INITIAL_FORMS": "0",
         "alerts-TOTAL_FORMS": "0",
         "alerts-INITIAL_FORMS": "0",
+        "action_items-TOTAL_FORMS": "0",
+        "action_items-INITIAL_FORMS": "0",
         **extra,
     }
 
@@ -132,6 +134,8 @@ def test_declaring_from_the_admin_uses_the_service(as_role):
             "timeline-INITIAL_FORMS": "0",
             "alerts-TOTAL_FORMS": "0",
             "alerts-INITIAL_FORMS": "0",
+            "action_items-TOTAL_FORMS": "0",
+            "action_items-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content[:3000]
