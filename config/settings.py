@@ -177,6 +177,7 @@ SPECTACULAR_SETTINGS = {
 # --- postmortems -------------------------------------------------------------
 POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / "incidents")))
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
+OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
 
 # --- integrations -----------------------------------------------------------
 # Per integration, counted in CACHE_URL's cache (set it to Redis to share the count).

@@ -3,6 +3,7 @@ import nh3
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -86,6 +87,7 @@ class ActionItemInline(admin.TabularInline):
     extra = 0
     fields = ["title", "owner", "due_date", "status", "link"]
     autocomplete_fields = ["owner"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 class IncidentForm(forms.ModelForm):
@@ -301,6 +303,7 @@ class ActionItemAdmin(admin.ModelAdmin):
     list_select_related = ["incident", "owner"]
     autocomplete_fields = ["owner"]
     raw_id_fields = ["incident"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Postmortem)

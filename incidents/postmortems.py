@@ -130,22 +130,22 @@ def report_render(*, incident: Incident, language: str | None = None) -> str:
     language = language or settings.POSTMORTEM_LANGUAGE
     with translation.override(language):
         text = render_to_string("incidents/postmortem.md", report_context(incident))
-    # Templates leave stray blank lines around tags; normalise so the bytes are stable.
-    lines = [line.rstrip() for line in text.splitlines()]
+    return tidy_markdown(text)
+
+
+def tidy_markdown(text: str) -> str:
+    """Templates leave stray blank lines around tags; normalise so the bytes are stable."""
     out: list[str] = []
-    for line in lines:
+    for line in (line.rstrip() for line in text.splitlines()):
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip() + "\n"
 
 
-def report_write(*, incident: Incident, language: str | None = None) -> Path:
-    """Render and replace the file atomically: readers see the old report or the new one."""
-    text = report_render(incident=incident, language=language)
-    directory = report_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / report_filename(incident)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".md")
+def write_atomically(path: Path, text: str) -> Path:
+    """Readers see the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -154,6 +154,14 @@ def report_write(*, incident: Incident, language: str | None = None) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def report_write(*, incident: Incident, language: str | None = None) -> Path:
+    path = write_atomically(
+        report_dir() / report_filename(incident),
+        report_render(incident=incident, language=language),
+    )
     postmortem = postmortem_draft(incident=incident)
     Postmortem.objects.filter(pk=postmortem.pk).update(
         report_path=str(path), report_generated_at=timezone.now()
