@@ -40,15 +40,14 @@ def badge(text, colour):
     )
 
 
-class TimelineInline(admin.TabularInline):
-    """Read-only: the timeline is written by services, never edited."""
+class ReadOnlyInline(admin.TabularInline):
+    """Records written by services (timeline, alerts): shown, never edited here."""
 
-    model = TimelineEvent
     extra = 0
     can_delete = False
-    fields = ["at", "kind", "actor", "message", "data"]
-    readonly_fields = fields
-    ordering = ["at", "pk"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -57,12 +56,16 @@ class TimelineInline(admin.TabularInline):
         return False
 
 
-class AlertInline(admin.TabularInline):
+class TimelineInline(ReadOnlyInline):
+    model = TimelineEvent
+    fields = ["at", "kind", "actor", "message", "data"]
+    ordering = ["at", "pk"]
+
+
+class AlertInline(ReadOnlyInline):
     """Detection: the alerts behind the incident, as the monitoring systems sent them."""
 
     model = Alert
-    extra = 0
-    can_delete = False
     fields = [
         "integration",
         "status",
@@ -73,13 +76,6 @@ class AlertInline(admin.TabularInline):
         "last_received_at",
         "times_received",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ActionItemInline(admin.TabularInline):

@@ -3,6 +3,7 @@
 from auditlog.models import LogEntry
 
 from incidents.models import Incident
+from tests.admin_forms import form_for
 from tests.factories import IncidentFactory
 
 
@@ -22,26 +23,7 @@ def test_admin_change_is_audited_with_the_admin_user(client, make_user):
     manager = make_user("managers")
     client.force_login(manager)
     incident = IncidentFactory(title="古い件名", severity="P2")
-    form = {
-        "title": "新しい件名",
-        "severity": "P2",
-        "category": "system",
-        "service": "",
-        "commander": "",
-        "summary": "",
-        "impact": "",
-        "root_cause": "",
-        "resolution": "",
-        "detected_at_0": incident.detected_at.astimezone().strftime("%Y-%m-%d"),
-        "detected_at_1": incident.detected_at.astimezone().strftime("%H:%M:%S"),
-        "new_note": "",
-        "timeline-TOTAL_FORMS": "0",
-        "timeline-INITIAL_FORMS": "0",
-        "alerts-TOTAL_FORMS": "0",
-        "alerts-INITIAL_FORMS": "0",
-        "action_items-TOTAL_FORMS": "0",
-        "action_items-INITIAL_FORMS": "0",
-    }
+    form = form_for(incident, title="新しい件名")
 
     response = client.post(f"/admin/incidents/incident/{incident.pk}/change/", form)
 

@@ -3,6 +3,7 @@
 import pytest
 
 from incidents.models import Incident, State
+from tests.admin_forms import form_for
 from tests.factories import IncidentFactory
 
 CHANGELIST = "/admin/incidents/incident/"
@@ -10,31 +11,6 @@ CHANGELIST = "/admin/incidents/incident/"
 
 def change_url(incident):
     return f"{CHANGELIST}{incident.pk}/change/"
-
-
-def form_for(incident, **extra):
-    local = incident.detected_at.astimezone()
-    return {
-        "title": incident.title,
-        "severity": incident.severity,
-        "category": incident.category,
-        "service": incident.service,
-        "commander": "",
-        "summary": incident.summary,
-        "impact": incident.impact,
-        "root_cause": incident.root_cause,
-        "resolution": incident.resolution,
-        "detected_at_0": local.strftime("%Y-%m-%d"),
-        "detected_at_1": local.strftime("%H:%M:%S"),
-        "new_note": "",
-        "timeline-TOTAL_FORMS": "0",
-        "timeline-INITIAL_FORMS": "0",
-        "alerts-TOTAL_FORMS": "0",
-        "alerts-INITIAL_FORMS": "0",
-        "action_items-TOTAL_FORMS": "0",
-        "action_items-INITIAL_FORMS": "0",
-        **extra,
-    }
 
 
 @pytest.fixture
