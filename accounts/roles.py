@@ -25,11 +25,19 @@ DECIDER = [
     "incidents.reopen_incident",
 ]
 ESCALATE = ["incidents.escalate_incident"]
+CHECKLISTS = [
+    "checklists.view_checklistrun",
+    "checklists.view_runitem",
+    "checklists.tick_runitem",
+    "checklists.view_checklisttemplate",
+    "checklists.view_templateitem",
+    "checklists.view_knownproblem",
+]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE,
-    "developers": RESPONDER + ESCALATE,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -37,6 +45,9 @@ ROLES: dict[str, list[str]] = {
         "incidents.view_postmortem",
         "incidents.view_actionitem",
         "incidents.add_note",
+        "checklists.view_checklistrun",
+        "checklists.view_runitem",
+        "checklists.view_knownproblem",
     ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.

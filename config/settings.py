@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "accounts",
     "incidents",
+    "checklists",
     "integrations",
     "ops",
 ]
@@ -178,6 +179,10 @@ SPECTACULAR_SETTINGS = {
 POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / "incidents")))
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
 OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
+
+# --- checklists -------------------------------------------------------------
+# Overdue maintenance runs are mailed here; empty: the operations role's members.
+OPERATIONS_EMAIL = env.list("OPERATIONS_EMAIL", default=[])
 
 # --- integrations -----------------------------------------------------------
 # Per integration, counted in CACHE_URL's cache (set it to Redis to share the count).

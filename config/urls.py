@@ -3,6 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from checklists.api import (
+    ChecklistRunViewSet,
+    IncidentChecklistsView,
+    IncidentKnownProblemsView,
+    RunItemViewSet,
+)
 from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
@@ -11,6 +17,8 @@ from ops.views import health
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("integrations", IntegrationViewSet, basename="integration")
+router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
+router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,6 +26,8 @@ urlpatterns = [
     path("api/v1/integrations/grafana/", integration_views.grafana),
     path("api/v1/alerts/", GenericAlertView.as_view(), name="alerts"),
     path("v2/enqueue", integration_views.pagerduty_enqueue, name="pagerduty-enqueue"),
+    path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),
+    path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
     path("api/v1/", include(router.urls)),
     path("api/health", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -5,11 +5,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
+
+from checklists.admin import IncidentChecklistInline
+from checklists.selectors import known_problems_for
 
 from . import postmortems, services
 from .models import Action, ActionItem, Alert, Incident, Postmortem, Severity, State, TimelineEvent
@@ -129,13 +132,14 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
     list_select_related = ["commander"]
     readonly_fields = [
         "state_badge",
+        "known_problems",
         "acknowledged_at",
         "resolved_at",
         "closed_at",
         "dismiss_reason",
         "created_by",
     ]
-    inlines = [AlertInline, ActionItemInline, TimelineInline]
+    inlines = [AlertInline, IncidentChecklistInline, ActionItemInline, TimelineInline]
     actions = ["bulk_acknowledge"]
 
     def get_fieldsets(self, request, obj=None):
@@ -143,7 +147,7 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": [*main, "detected_at"]})]
         return [
-            (None, {"fields": ["state_badge", *main]}),
+            (None, {"fields": ["state_badge", *main, "known_problems"]}),
             (_("Postmortem"), {"fields": ["root_cause", "resolution", "dismiss_reason"]}),
             (
                 _("Times"),
@@ -167,6 +171,16 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
     @staticmethod
     def get_fsm_block_label(fsm_field_name):
         return _("Actions")
+
+    @admin.display(description=_("known problems"))
+    def known_problems(self, obj):
+        """よくある問題と解決法 that match this incident, best first."""
+        problems = known_problems_for(obj)
+        if not problems:
+            return "—"
+        return format_html_join(
+            "", "<p><strong>{}</strong><br>{}</p>", ((p.title, p.resolution) for p in problems)
+        )
 
     @admin.display(description=_("key"), ordering="pk")
     def key_display(self, obj):

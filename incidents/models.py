@@ -262,6 +262,9 @@ class TimelineEvent(models.Model):
         NOTICE_FAILED = "notice_failed", _("Notice failed")
         ALERT = "alert", _("Alert received")
         ALERTS_RESOLVED = "alerts_resolved", _("All alerts resolved")
+        CHECKLIST_DONE = "checklist_done", _("Checklist item done")
+        CHECKLIST_SKIPPED = "checklist_skipped", _("Checklist item skipped")
+        CHECKLIST_UNDONE = "checklist_undone", _("Checklist item reopened")
 
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="timeline", verbose_name=_("incident")

@@ -110,6 +110,8 @@ def test_declaring_from_the_admin_uses_the_service(as_role):
             "timeline-INITIAL_FORMS": "0",
             "alerts-TOTAL_FORMS": "0",
             "alerts-INITIAL_FORMS": "0",
+            "checklist_runs-TOTAL_FORMS": "0",
+            "checklist_runs-INITIAL_FORMS": "0",
             "action_items-TOTAL_FORMS": "0",
             "action_items-INITIAL_FORMS": "0",
         },
@@ -139,3 +141,12 @@ def test_incidents_cannot_be_deleted_from_the_admin(as_role):
     incident = IncidentFactory()
     client.post(f"{CHANGELIST}{incident.pk}/delete/", {"post": "yes"})
     assert Incident.objects.filter(pk=incident.pk).exists()
+
+
+def test_the_change_page_suggests_known_problems(as_role):
+    client = as_role("operations")
+    incident = IncidentFactory(title="API応答時間が2秒を超過", summary="パフォーマンス低下")
+
+    page = client.get(change_url(incident), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+    assert "スロークエリ分析" in page

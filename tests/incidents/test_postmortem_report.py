@@ -10,10 +10,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from checklists import services as checklist_services
+from checklists.models import ChecklistTemplate, RunItem
 from incidents import postmortems, services
 from incidents.models import ActionItem, Incident
 from incidents.services import AlertEvent
 from integrations.services import alerts_ingest, integration_create
+from tests.checklists.factories import resolve_all_items
 
 GOLDEN = Path(__file__).parent / "golden"
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -23,6 +26,8 @@ T0 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=JST)
 @pytest.fixture
 def closed_incident(make_user):
     """A fixed, fully populated incident: every section of the report has content."""
+    template = ChecklistTemplate.objects.get(key="incident-response")
+    ChecklistTemplate.objects.exclude(pk=template.pk).update(is_active=False)
     commander = make_user("sysadmins", username="tanaka")
     operator = make_user("operations", username="suzuki")
     integration, _ = integration_create(name="prometheus-prod", kind="alertmanager")
@@ -108,6 +113,13 @@ def closed_incident(make_user):
             due_date=dt.date(2026, 11, 30),
             status="done",
         )
+    with time_machine.travel(T0 + dt.timedelta(hours=2, minutes=30), tick=False):
+        items = list(RunItem.objects.filter(run__incident=incident).order_by("position", "pk"))
+        for item in items[:-1]:
+            checklist_services.run_item_tick(item=item, actor=commander)
+        checklist_services.run_item_skip(
+            item=items[-1], actor=commander, reason="報告書はこのファイル自体"
+        )
     with time_machine.travel(T0 + dt.timedelta(hours=3), tick=False):
         services.incident_transition(incident=incident, action="close", actor=commander)
     return Incident.objects.get(pk=incident.pk)
@@ -135,6 +147,7 @@ def test_closing_writes_the_report_into_the_configured_folder(
     closed_incident, settings, django_capture_on_commit_callbacks, declare, sysadmin
 ):
     incident = declare(title="Login failure ログイン不可")
+    resolve_all_items(incident, sysadmin)
     services.incident_transition(incident=incident, action="resolve", actor=sysadmin)
     services.incident_update(incident=incident, actor=sysadmin, root_cause="a", resolution="b")
     with django_capture_on_commit_callbacks(execute=True):

@@ -81,7 +81,7 @@ def test_weekly_counts_start_on_the_monday_before_the_first(november):
 def test_the_report_file_carries_the_figures_and_links_its_charts(november, make_user):
     owner = make_user("operations", username="sato")
     ActionItem.objects.create(
-        incident=IncidentFactory(),
+        incident=IncidentFactory(detected_at=dt.datetime(2026, 9, 1, tzinfo=JST)),
         title="監視閾値の見直し",
         owner=owner,
         due_date=dt.date(2026, 12, 5),

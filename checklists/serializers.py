@@ -1,0 +1,116 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from incidents.serializers import StrictCharField, StrictInputSerializer
+
+from .models import ChecklistRun, KnownProblem, RunItem
+
+
+class RunItemSerializer(serializers.ModelSerializer):
+    text = serializers.CharField(read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RunItem
+        fields = [
+            "id",
+            "position",
+            "text",
+            "text_ja",
+            "text_en",
+            "required",
+            "command",
+            "command_language",
+            "help_ja",
+            "help_en",
+            "status",
+            "skip_reason",
+            "by",
+            "at",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class ChecklistRunSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+    template = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    incident = serializers.SerializerMethodField()
+    done = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
+    closed = serializers.SerializerMethodField()
+    items = RunItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ChecklistRun
+        fields = [
+            "id",
+            "template",
+            "kind",
+            "name",
+            "name_ja",
+            "name_en",
+            "incident",
+            "period_start",
+            "due_at",
+            "completed_at",
+            "overdue",
+            "overdue_notified_at",
+            "closed",
+            "done",
+            "total",
+            "items",
+        ]
+        read_only_fields = fields
+
+    def get_incident(self, run) -> str | None:
+        return f"INC-{run.incident_id}" if run.incident_id else None
+
+    def get_done(self, run) -> int:
+        return run.progress()[0]
+
+    def get_total(self, run) -> int:
+        return run.progress()[1]
+
+    def get_overdue(self, run) -> bool:
+        return run.is_overdue()
+
+    def get_closed(self, run) -> bool:
+        return run.is_closed()
+
+
+class TickSerializer(StrictInputSerializer):
+    note = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class SkipSerializer(StrictInputSerializer):
+    reason = StrictCharField(
+        max_length=2000, help_text=_("Why the item does not apply (required).")
+    )
+
+
+class KnownProblemSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(read_only=True)
+    score = serializers.FloatField(read_only=True)
+    keywords = serializers.ListField(
+        child=serializers.CharField(), source="keyword_list", read_only=True
+    )
+
+    class Meta:
+        model = KnownProblem
+        fields = [
+            "key",
+            "title",
+            "title_ja",
+            "title_en",
+            "symptom_ja",
+            "symptom_en",
+            "causes_ja",
+            "causes_en",
+            "resolution_ja",
+            "resolution_en",
+            "keywords",
+            "score",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,234 @@
+"""The only code that changes checklist runs. Admin, API, tasks and receivers call these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from incidents.models import Incident, TimelineEvent
+from incidents.services import ActionNotAllowed, timeline_record
+
+from . import selectors
+from .models import (
+    CONTENT_FIELDS,
+    ChecklistRun,
+    ChecklistTemplate,
+    RunItem,
+    period_bounds,
+)
+
+TICK_PERMISSION = "checklists.tick_runitem"
+
+
+class RunClosed(ActionNotAllowed):
+    """Ticking an item of a run that is history (answered 409 like any refused action)."""
+
+    def __init__(self, *, action: str, run: ChecklistRun):
+        super().__init__(action=action, state="closed", allowed=[])
+        self.args = (_("%(run)s is closed; its items cannot change.") % {"run": run},)
+
+
+def checklist_run_create(
+    *,
+    template: ChecklistTemplate,
+    incident: Incident | None = None,
+    period_start: datetime | None = None,
+    due_at: datetime | None = None,
+) -> ChecklistRun:
+    """A run with a copy of the template's items as they are now."""
+    run = ChecklistRun.objects.create(
+        template=template,
+        kind=template.kind,
+        name_ja=template.name_ja,
+        name_en=template.name_en,
+        incident=incident,
+        period_start=period_start,
+        due_at=due_at,
+    )
+    RunItem.objects.bulk_create(
+        RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
+        for item in template.items.order_by("position", "pk")
+    )
+    return run
+
+
+def checklist_runs_attach(*, incident: Incident) -> list[ChecklistRun]:
+    """Attach every matching incident template not attached yet; never detaches."""
+    attached = set(incident.checklist_runs.values_list("template_id", flat=True))
+    runs = []
+    for template in ChecklistTemplate.objects.filter(is_active=True).order_by("pk"):
+        if template.pk in attached or not template.applies_to(incident):
+            continue
+        try:
+            with transaction.atomic():
+                runs.append(checklist_run_create(template=template, incident=incident))
+        except IntegrityError:
+            continue  # attached concurrently
+    return runs
+
+
+def maintenance_run_create(
+    *, template: ChecklistTemplate, at: datetime | None = None
+) -> tuple[ChecklistRun, bool]:
+    """The run for the period containing `at`; (run, created). Safe to call any number of times."""
+    if not template.is_recurring:
+        raise ValidationError({"template": [_("Only daily, weekly and monthly recur.")]})
+    start, end = period_bounds(template.kind, at or timezone.now())
+    existing = ChecklistRun.objects.filter(template=template, period_start=start).first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return checklist_run_create(template=template, period_start=start, due_at=end), True
+    except IntegrityError:
+        # The beat task ran twice (or two workers took it): the constraint keeps one run.
+        return ChecklistRun.objects.get(template=template, period_start=start), False
+
+
+def maintenance_runs_create(*, key: str, at: datetime | None = None) -> ChecklistRun | None:
+    """What the beat task calls: the current run of the template `key`, if it is active."""
+    template = ChecklistTemplate.objects.filter(key=key, is_active=True).first()
+    if template is None:
+        return None
+    return maintenance_run_create(template=template, at=at)[0]
+
+
+# --- ticking ---------------------------------------------------------------------------
+
+
+def _lock_item(item: RunItem, action: str, actor: AbstractBaseUser) -> RunItem:
+    if not actor.has_perm(TICK_PERMISSION):
+        raise PermissionDenied(
+            _("You do not have permission: %(perm)s") % {"perm": TICK_PERMISSION}
+        )
+    # Lock the run: completion is decided over all its items.
+    run = (
+        ChecklistRun.objects.select_for_update(of=("self",))
+        .select_related("incident")
+        .get(pk=item.run_id)
+    )
+    if run.is_closed():
+        raise RunClosed(action=action, run=run)
+    item = RunItem.objects.select_for_update().get(pk=item.pk)
+    item.run = run
+    return item
+
+
+TIMELINE_KINDS = {
+    "done": TimelineEvent.Kind.CHECKLIST_DONE,
+    "skip": TimelineEvent.Kind.CHECKLIST_SKIPPED,
+    "undo": TimelineEvent.Kind.CHECKLIST_UNDONE,
+}
+
+
+def _after_change(*, item: RunItem, action: str, actor: AbstractBaseUser) -> None:
+    run = item.run
+    complete = not run.missing_required()
+    if complete and run.completed_at is None:
+        run.completed_at = timezone.now()
+        run.save(update_fields=["completed_at"])
+    elif not complete and run.completed_at is not None:
+        run.completed_at = None
+        run.save(update_fields=["completed_at"])
+    if run.incident_id:
+        timeline_record(
+            incident=run.incident,
+            kind=TIMELINE_KINDS[action],
+            actor=actor,
+            # Stored, not translated at read time: the item's words as the runbook has them.
+            message=f"{item.text_ja} ({item.skip_reason})" if item.skip_reason else item.text_ja,
+            data={
+                "checklist_run": run.pk,
+                "checklist_item": item.pk,
+                "event": action,
+                "reason": item.skip_reason,
+            },
+        )
+
+
+@transaction.atomic
+def run_item_tick(*, item: RunItem, actor: AbstractBaseUser, note: str = "") -> RunItem:
+    """Mark an item done (again: a no-op)."""
+    item = _lock_item(item, "done", actor)
+    if item.status == RunItem.Status.DONE:
+        return item
+    item.status, item.skip_reason = RunItem.Status.DONE, ""
+    item.by, item.at, item.note = actor, timezone.now(), note.strip() or item.note
+    item.save()
+    _after_change(item=item, action="done", actor=actor)
+    return item
+
+
+@transaction.atomic
+def run_item_undo(*, item: RunItem, actor: AbstractBaseUser) -> RunItem:
+    """Untick: the item is open again (and its run incomplete if it was required)."""
+    item = _lock_item(item, "undo", actor)
+    if item.status == RunItem.Status.OPEN:
+        return item
+    item.status, item.skip_reason = RunItem.Status.OPEN, ""
+    item.by, item.at = actor, timezone.now()
+    item.save()
+    _after_change(item=item, action="undo", actor=actor)
+    return item
+
+
+@transaction.atomic
+def run_item_skip(*, item: RunItem, actor: AbstractBaseUser, reason: str) -> RunItem:
+    """Skip with a reason; a skipped required item no longer blocks close."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": [_("A reason is required to skip an item.")]})
+    item = _lock_item(item, "skip", actor)
+    item.status, item.skip_reason = RunItem.Status.SKIPPED, reason.strip()
+    item.by, item.at = actor, timezone.now()
+    item.save()
+    _after_change(item=item, action="skip", actor=actor)
+    return item
+
+
+# --- overdue ---------------------------------------------------------------------------
+
+
+def checklist_runs_mark_overdue(*, now: datetime | None = None) -> list[ChecklistRun]:
+    """Claim each newly overdue run once (compare-and-set) and queue its notice."""
+    now = now or timezone.now()
+    claimed = []
+    for run in selectors.runs_overdue_unnotified(now=now):
+        with transaction.atomic():
+            # Only the worker whose UPDATE changed the row sends: no double notice.
+            won = ChecklistRun.objects.filter(
+                pk=run.pk, overdue_notified_at__isnull=True, completed_at__isnull=True
+            ).update(overdue_notified_at=now)
+            if won:
+                transaction.on_commit(partial(overdue_notice_send, run_id=run.pk), robust=True)
+                claimed.append(run)
+    return claimed
+
+
+def overdue_notice_send(*, run_id: int) -> None:
+    """Tell the operations team a run is overdue. The one place to point at the notice outbox."""
+    run = ChecklistRun.objects.get(pk=run_id)
+    recipients = selectors.operations_team_addresses()
+    if not recipients:
+        return
+    due = timezone.localtime(run.due_at).strftime("%Y-%m-%d %H:%M")
+    send_mail(
+        subject=_("[Hikeshi] Overdue checklist: %(name)s") % {"name": run.name},
+        message=_("%(name)s was due at %(due)s and is not complete.\n%(url)s")
+        % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run_admin_path(run)}"},
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
+def run_admin_path(run: ChecklistRun) -> str:
+    from django.urls import reverse
+
+    return reverse("admin:checklists_checklistrun_change", args=[run.pk])

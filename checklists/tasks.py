@@ -1,0 +1,16 @@
+"""Celery tasks: thin; the beat schedule lives in django-celery-beat (editable in the admin)."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="checklists.maintenance_run_create")
+def maintenance_run_create(key: str) -> int | None:
+    run = services.maintenance_runs_create(key=key)
+    return run.pk if run else None
+
+
+@shared_task(name="checklists.runs_mark_overdue")
+def runs_mark_overdue() -> int:
+    return len(services.checklist_runs_mark_overdue())

@@ -1,0 +1,87 @@
+"""The admin: templates with their items, runs with progress, tick boxes that call the services."""
+
+from django.urls import reverse
+
+from checklists.models import ChecklistRun, ChecklistTemplate, RunItem
+
+
+def test_a_responder_ticks_and_skips_items_on_the_run_page(client, declare, operator):
+    incident = declare()
+    run = ChecklistRun.objects.get(incident=incident)
+    first, second = run.items.order_by("position")[:2]
+    client.force_login(operator)
+    page = reverse("admin:checklists_checklistrun_change", args=[run.pk])
+
+    shown = client.get(page)
+    ticked = client.post(
+        reverse("admin:checklists_runitem_action", args=[first.pk, "done"]) + f"?next={page}"
+    )
+    refused = client.post(reverse("admin:checklists_runitem_action", args=[second.pk, "skip"]))
+    skipped = client.post(
+        reverse("admin:checklists_runitem_action", args=[second.pk, "skip"]),
+        {f"skip_reason_{second.pk}": "誤検知"},
+    )
+
+    assert shown.status_code == 200
+    assert "0 / 11" in shown.content.decode()
+    assert f"skip_reason_{first.pk}" in shown.content.decode()
+    assert ticked.status_code == 302 and ticked["Location"] == page
+    assert refused.status_code == skipped.status_code == 302
+    assert RunItem.objects.get(pk=first.pk).status == "done"
+    assert RunItem.objects.get(pk=second.pk).skip_reason == "誤検知"
+    assert "2 / 11" in client.get(page).content.decode()
+
+
+def test_executives_see_runs_without_tick_buttons(client, declare, make_user):
+    run = ChecklistRun.objects.get(incident=declare())
+    client.force_login(make_user("executives"))
+
+    shown = client.get(reverse("admin:checklists_checklistrun_change", args=[run.pk]))
+    ticked = client.post(
+        reverse("admin:checklists_runitem_action", args=[run.items.first().pk, "done"])
+    )
+
+    assert shown.status_code == 200
+    assert "skip_reason_" not in shown.content.decode()
+    assert ticked.status_code == 302
+    assert not run.items.exclude(status="open").exists()
+
+
+def test_run_list_filters_overdue_and_template_page_edits_items(client, make_user):
+    client.force_login(make_user("managers"))
+
+    runs = client.get(reverse("admin:checklists_checklistrun_changelist") + "?overdue=yes")
+    template = ChecklistTemplate.objects.get(key="weekly")
+    page = client.get(reverse("admin:checklists_checklisttemplate_change", args=[template.pk]))
+
+    assert runs.status_code == 200
+    assert page.status_code == 200
+    assert "pg_stat_statements" in page.content.decode()
+
+
+def test_the_incident_page_inline_shows_tick_boxes_that_return_to_the_incident(
+    client, declare, operator, monkeypatch
+):
+    from django.contrib import admin
+
+    from checklists.admin import IncidentChecklistInline
+    from incidents.models import Incident
+
+    incident_admin = type(admin.site._registry[Incident])
+    monkeypatch.setattr(
+        incident_admin, "inlines", [*incident_admin.inlines, IncidentChecklistInline]
+    )
+    incident = declare(category="security")
+    item = RunItem.objects.filter(run__incident=incident).order_by("run_id", "position").first()
+    client.force_login(operator)
+    page = reverse("admin:incidents_incident_change", args=[incident.pk])
+
+    shown = client.get(page).content.decode()
+    ticked = client.post(
+        reverse("admin:checklists_runitem_action", args=[item.pk, "done"]) + f"?next={page}"
+    )
+
+    assert "セキュリティインシデント対応" in shown and "0 / 5" in shown
+    assert f'formaction="/admin/checklists/checklistrun/item/{item.pk}/done/?next=' in shown
+    assert ticked["Location"] == page
+    assert RunItem.objects.get(pk=item.pk).status == "done"
