@@ -6,9 +6,9 @@ or name), so a manager's edits survive later runs. Commands are the runbook's, v
 
 from __future__ import annotations
 
-import json
-
 from django.db import transaction
+
+from ops.schedules import beat_task_ensure
 
 from .models import ChecklistTemplate, CommandLanguage, KnownProblem, TemplateItem
 
@@ -338,33 +338,6 @@ MAINTENANCE_SCHEDULES = {
     "monthly": ("0", "9", "*", "1"),
 }
 OVERDUE_SWEEP = ("*/5", "*", "*", "*")
-BEAT_TIMEZONE = "Asia/Tokyo"
-
-
-def _crontab(minute: str, hour: str, day_of_week: str, day_of_month: str):
-    from django_celery_beat.models import CrontabSchedule
-
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_week=day_of_week,
-        day_of_month=day_of_month,
-        month_of_year="*",
-        timezone=BEAT_TIMEZONE,
-    )
-    return crontab
-
-
-def _periodic_task(name: str, task: str, cron: tuple[str, ...], kwargs: dict):
-    """Create the beat entry if missing; an existing one (maybe edited) is left alone."""
-    from django_celery_beat.models import PeriodicTask
-
-    existing = PeriodicTask.objects.filter(name=name).first()
-    if existing:
-        return existing, False
-    return PeriodicTask.objects.create(
-        name=name, task=task, crontab=_crontab(*cron), kwargs=json.dumps(kwargs)
-    ), True
 
 
 @transaction.atomic
@@ -382,19 +355,19 @@ def load_checklist_defaults() -> dict[str, int]:
                 for n, fields in enumerate(items, start=1)
             )
         if template.kind in MAINTENANCE_SCHEDULES:
-            task, task_new = _periodic_task(
-                f"checklists: {template.key}",
-                "checklists.maintenance_run_create",
-                MAINTENANCE_SCHEDULES[template.kind],
-                {"key": template.key},
+            task, task_new = beat_task_ensure(
+                name=f"checklists: {template.key}",
+                task="checklists.maintenance_run_create",
+                cron=MAINTENANCE_SCHEDULES[template.kind],
+                kwargs={"key": template.key},
             )
             created["schedules"] += task_new
             if new or task_new:
                 # Linked only when one of them is new: a manager's unlinking is kept.
                 template.schedule = task
                 template.save(update_fields=["schedule"])
-    _, sweep_new = _periodic_task(
-        "checklists: overdue notices", "checklists.runs_mark_overdue", OVERDUE_SWEEP, {}
+    _, sweep_new = beat_task_ensure(
+        name="checklists: overdue notices", task="checklists.runs_mark_overdue", cron=OVERDUE_SWEEP
     )
     created["schedules"] += sweep_new
     for spec in KNOWN_PROBLEMS:

@@ -121,3 +121,18 @@ def test_the_beat_task_on_the_first_writes_the_month_that_ended(settings, tmp_pa
     with time_machine.travel(dt.datetime(2026, 12, 1, 0, 5, tzinfo=JST)):
         written = Path(tasks.write_monthly_report())
     assert written.name == "2026-11.md"
+
+
+def test_the_loader_schedules_the_report_on_the_first_in_japan_time(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="ops: monthly operations report")
+    assert task.task == "ops.write_monthly_report"
+    assert (task.crontab.day_of_month, task.crontab.hour, str(task.crontab.timezone)) == (
+        "1",
+        "0",
+        "Asia/Tokyo",
+    )
+    from config.celery import app
+
+    assert "ops.write_monthly_report" in app.tasks

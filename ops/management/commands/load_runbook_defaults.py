@@ -3,6 +3,10 @@ from django.db import transaction
 
 from accounts.roles import load_roles
 from checklists.defaults import load_checklist_defaults
+from ops.schedules import beat_task_ensure
+
+# 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
+MONTHLY_REPORT = ("10", "0", "*", "1")
 
 
 class Command(BaseCommand):
@@ -17,3 +21,9 @@ class Command(BaseCommand):
             "checklists: {templates} templates, {known_problems} known problems, "
             "{schedules} beat tasks created".format(**created)
         )
+        _, new = beat_task_ensure(
+            name="ops: monthly operations report",
+            task="ops.write_monthly_report",
+            cron=MONTHLY_REPORT,
+        )
+        self.stdout.write(f"ops: monthly report beat task {'created' if new else 'kept'}")
