@@ -24,7 +24,11 @@ DECIDER = [
     "incidents.dismiss_incident",
     "incidents.reopen_incident",
 ]
-ESCALATE = ["incidents.escalate_incident"]
+ESCALATE = [
+    "incidents.escalate_incident",
+    "escalation.view_escalation",
+    "escalation.view_notice",
+]
 CHECKLISTS = [
     "checklists.view_checklistrun",
     "checklists.view_runitem",

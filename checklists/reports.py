@@ -50,7 +50,7 @@ def monthly_completion(start: datetime, end: datetime) -> dict[str, Any]:
     )
     table = [
         {
-            "name": dict(ChecklistRun._meta.get_field("kind").choices)[row["kind"]],
+            "name": str(dict(ChecklistRun._meta.get_field("kind").choices)[row["kind"]]),
             "runs": row["runs"],
             "on_time": row["on_time"],
             "rate": f"{100 * row['on_time'] / row['runs']:.0f}%",

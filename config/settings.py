@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "accounts",
     "incidents",
+    "escalation",
     "checklists",
     "integrations",
     "ops",
@@ -180,6 +182,34 @@ POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / 
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
 OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
 
+# --- escalation -------------------------------------------------------------
+# How often Celery beat runs the sweeper: the worst-case lateness of an escalation.
+ESCALATION_SWEEP_SECONDS = env.float("ESCALATION_SWEEP_SECONDS", default=5.0)
+# Incidents claimed per sweeper transaction.
+ESCALATION_SWEEP_BATCH = env.int("ESCALATION_SWEEP_BATCH", default=500)
+# Longest countdown given to an ETA task; later deadlines are left to the sweeper alone.
+# Kept well under the broker's visibility timeout, beyond which Redis delivers ETA tasks twice.
+ESCALATION_ETA_MAX_SECONDS = env.int("ESCALATION_ETA_MAX_SECONDS", default=1800)
+# Team addresses used when the runbook loader creates the teams (緊急連絡先).
+TEAM_OPERATIONS_EMAIL = env.str("TEAM_OPERATIONS_EMAIL", default="")
+TEAM_DEVELOPMENT_EMAIL = env.str("TEAM_DEVELOPMENT_EMAIL", default="dev-team@luxucare.co.jp")
+TEAM_SYSADMIN_EMAIL = env.str("TEAM_SYSADMIN_EMAIL", default="admin@luxucare.co.jp")
+TEAM_EXECUTIVES_EMAIL = env.str("TEAM_EXECUTIVES_EMAIL", default="")
+# 緊急時: 24時間対応, printed in level 3/4 notices.
+EMERGENCY_PHONE = env.str("EMERGENCY_PHONE", default="090-XXXX-XXXX")
+# Outbox: a rejected notice is tried this many times, then marked failed.
+NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=5)
+# Exponential backoff between attempts: base * 2^(attempt-1), capped.
+NOTICE_RETRY_BASE_SECONDS = env.float("NOTICE_RETRY_BASE_SECONDS", default=30.0)
+NOTICE_RETRY_MAX_SECONDS = env.float("NOTICE_RETRY_MAX_SECONDS", default=600.0)
+# How often beat looks for pending notices (those whose task was lost, or due for a retry).
+NOTICE_SWEEP_SECONDS = env.float("NOTICE_SWEEP_SECONDS", default=15.0)
+# A notice left "sending" this long (worker died mid-send) is sent again, same Message-ID.
+NOTICE_SENDING_TIMEOUT_SECONDS = env.int("NOTICE_SENDING_TIMEOUT_SECONDS", default=600)
+# Teams that receive the daily report (09:00 JST) even on a day without P3 notices.
+DAILY_REPORT_TEAMS = env.list("DAILY_REPORT_TEAMS", default=["operations"])
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
 # --- checklists -------------------------------------------------------------
 # Overdue maintenance runs are mailed here; empty: the operations role's members.
 OPERATIONS_EMAIL = env.list("OPERATIONS_EMAIL", default=[])
@@ -230,6 +260,25 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static entries; the DatabaseScheduler copies them into its tables at start.
+CELERY_BEAT_SCHEDULE = {
+    "escalation: sweep due escalations": {
+        "task": "escalation.escalate_due",
+        "schedule": ESCALATION_SWEEP_SECONDS,
+    },
+    "escalation: deliver pending notices": {
+        "task": "escalation.notices_deliver",
+        "schedule": NOTICE_SWEEP_SECONDS,
+    },
+    "escalation: hourly digest": {
+        "task": "escalation.digests_hourly",
+        "schedule": crontab(minute=0),
+    },
+    "escalation: daily report": {
+        "task": "escalation.report_daily",
+        "schedule": crontab(minute=0, hour=9),  # CELERY_TIMEZONE: 09:00 JST by default
+    },
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 LOGGING = {

@@ -9,6 +9,7 @@ from checklists.api import (
     IncidentKnownProblemsView,
     RunItemViewSet,
 )
+from escalation.api import EscalationPolicyViewSet, TeamViewSet
 from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
@@ -17,6 +18,8 @@ from ops.views import health
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("integrations", IntegrationViewSet, basename="integration")
+router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
+router.register("teams", TeamViewSet, basename="team")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 

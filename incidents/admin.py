@@ -13,6 +13,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
+from escalation.admin import EscalationInline, IncidentEscalationMixin
 
 from . import postmortems, services
 from .models import Action, ActionItem, Alert, Incident, Postmortem, Severity, State, TimelineEvent
@@ -111,7 +112,7 @@ class IncidentForm(forms.ModelForm):
 
 
 @admin.register(Incident)
-class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     form = IncidentForm
     fsm_fields = ["state"]
     change_form_template = "admin/incidents/incident/change_form.html"
@@ -138,8 +139,15 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
         "closed_at",
         "dismiss_reason",
         "created_by",
+        *IncidentEscalationMixin.escalation_fields,
     ]
-    inlines = [AlertInline, IncidentChecklistInline, ActionItemInline, TimelineInline]
+    inlines = [
+        AlertInline,
+        EscalationInline,
+        IncidentChecklistInline,
+        ActionItemInline,
+        TimelineInline,
+    ]
     actions = ["bulk_acknowledge"]
 
     def get_fieldsets(self, request, obj=None):
@@ -161,6 +169,7 @@ class IncidentAdmin(FSMAdminMixin, admin.ModelAdmin):
                     ]
                 },
             ),
+            (_("Escalation"), {"fields": self.escalation_fields}),
             (_("Note"), {"fields": ["new_note"]}),
         ]
 

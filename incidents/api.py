@@ -10,6 +10,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from config.api import AuditedAPIMixin
+from escalation import services as escalation_services
+from escalation.serializers import EscalateSerializer
 
 from . import postmortems, selectors, services
 from .filters import IncidentFilter
@@ -67,7 +69,7 @@ class IncidentViewSet(
     ordering_fields = ["detected_at", "severity", "state", "id"]
     lookup_field = "key"
     lookup_value_regex = "[^/]+"
-    queryset = Incident.objects.select_related("commander", "created_by")
+    queryset = Incident.objects.select_related("commander", "created_by", "policy")
 
     def get_object(self) -> Incident:
         incident = selectors.incident_by_key(self.kwargs["key"])
@@ -133,6 +135,21 @@ class IncidentViewSet(
         data.is_valid(raise_exception=True)
         incident = services.incident_transition(
             incident=incident, action=action, actor=request.user, **data.validated_data
+        )
+        return self._answer(incident)
+
+    @extend_schema(
+        request=EscalateSerializer,
+        responses={200: IncidentSerializer, 409: ERROR, **ERRORS},
+        description=_("Move to the next escalation level now (with a reason)."),
+    )
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, key=None):
+        incident = self.get_object()
+        data = EscalateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        escalation_services.incident_escalate(
+            incident=incident, actor=request.user, reason=data.validated_data["reason"]
         )
         return self._answer(incident)
 

@@ -115,11 +115,33 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Escalation (app `escalation`): the policy chosen at declaration, frozen as a snapshot so
+    # that editing the policy never changes an escalation under way.
+    policy = models.ForeignKey(
+        "escalation.EscalationPolicy",
+        verbose_name=_("escalation policy"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="incidents",
+    )
+    policy_snapshot = models.JSONField(_("escalation plan"), default=dict, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    # The only source of truth for escalation timers; null: nothing left, or stopped.
+    next_escalation_at = models.DateTimeField(_("next escalation at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("incident")
         verbose_name_plural = _("incidents")
         ordering = ["-detected_at", "-pk"]
+        indexes = [
+            # The sweeper's query: only incidents with a pending deadline are in it.
+            models.Index(
+                fields=["next_escalation_at"],
+                condition=models.Q(next_escalation_at__isnull=False),
+                name="incident_escalation_due",
+            )
+        ]
         permissions = [
             ("acknowledge_incident", _("Can acknowledge an incident")),
             ("investigate_incident", _("Can start investigating an incident")),

@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from escalation.models import EscalationPolicy
+
 from .models import Action, ActionItem, Alert, Category, Incident, Severity, TimelineEvent
 from .services import incident_allowed_actions
 
@@ -49,6 +51,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     allowed_actions = serializers.SerializerMethodField()
     severity_meaning = serializers.SerializerMethodField()
     admin_url = serializers.SerializerMethodField()
+    policy = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = Incident
@@ -75,6 +78,9 @@ class IncidentSerializer(serializers.ModelSerializer):
             "updated_at",
             "allowed_actions",
             "admin_url",
+            "policy",
+            "escalation_level",
+            "next_escalation_at",
         ]
         read_only_fields = fields
 
@@ -101,6 +107,16 @@ class IncidentCreateSerializer(StrictInputSerializer):
     category = serializers.ChoiceField(Category.choices, required=False)
     detected_at = serializers.DateTimeField(required=False)
     commander = UsernameField(required=False, allow_null=True)
+    # An escalation policy by name, instead of the one chosen by severity and category.
+    policy = serializers.SlugRelatedField(
+        slug_field="name", queryset=EscalationPolicy.objects.all(), required=False
+    )
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        if "policy" in values:
+            values["extra"] = {"policy": values.pop("policy").name}
+        return values
 
 
 class IncidentUpdateSerializer(StrictInputSerializer):

@@ -20,6 +20,8 @@ def form_for(incident, **extra):
         "timeline-INITIAL_FORMS": "0",
         "alerts-TOTAL_FORMS": "0",
         "alerts-INITIAL_FORMS": "0",
+        "escalations-TOTAL_FORMS": "0",
+        "escalations-INITIAL_FORMS": "0",
         "checklist_runs-TOTAL_FORMS": "0",
         "checklist_runs-INITIAL_FORMS": "0",
         "action_items-TOTAL_FORMS": "0",

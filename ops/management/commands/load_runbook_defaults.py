@@ -3,6 +3,7 @@ from django.db import transaction
 
 from accounts.roles import load_roles
 from checklists.defaults import load_checklist_defaults
+from escalation.defaults import load_escalation_defaults
 from ops.schedules import beat_task_ensure
 
 # 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
@@ -16,6 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         roles = load_roles()
         self.stdout.write(f"roles: {', '.join(roles)}")
+        escalation = load_escalation_defaults()
+        self.stdout.write(
+            "escalation: {teams} teams, {policies} policies created".format(**escalation)
+        )
         created = load_checklist_defaults()
         self.stdout.write(
             "checklists: {templates} templates, {known_problems} known problems, "

@@ -1,0 +1,247 @@
+"""Admin for teams, policies (levels inline, dry-run panel), escalations and the outbox."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from incidents.models import Incident, Severity
+from incidents.services import ActionNotAllowed
+
+from . import selectors, services
+from .models import Escalation, EscalationLevel, EscalationPolicy, Notice, Team, check_levels
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "name_ja", "name_en", "email", "language"]
+    search_fields = ["name", "name_ja", "name_en", "email"]
+    filter_horizontal = ["members"]
+
+
+class LevelFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        levels = [
+            (form.cleaned_data["number"], form.cleaned_data["delay"])
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("number") is not None
+            and form.cleaned_data.get("delay") is not None
+        ]
+        if problems := check_levels(levels):
+            raise ValidationError(problems)
+
+
+class LevelInline(admin.StackedInline):
+    model = EscalationLevel
+    formset = LevelFormSet
+    extra = 0
+    fields = [
+        ("number", "name"),
+        ("delay", "min_severity", "emergency_contact"),
+        "teams",
+        "users",
+        "emails",
+    ]
+    filter_horizontal = ["teams", "users"]
+    ordering = ["number"]
+
+
+def plan_table(plan) -> str:
+    if not plan:
+        return format_html("<em>{}</em>", _("No level applies."))
+    rows = format_html_join(
+        "",
+        "<tr><td>+{}</td><td>L{} {}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                _offset(row["offset_seconds"]),
+                row["level"],
+                row["name"],
+                ", ".join(row["recipients"]) or "—",
+                row["delivery"],
+            )
+            for row in plan
+        ),
+    )
+    return format_html(
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+        _("after detection"),
+        _("level"),
+        _("recipients"),
+        _("delivery"),
+        rows,
+    )
+
+
+def _offset(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_default", "stop_on", "severities", "categories", "updated_at"]
+    list_filter = ["is_default", "stop_on"]
+    search_fields = ["name", "description"]
+    inlines = [LevelInline]
+    readonly_fields = ["simulation"]
+    fields = ["name", "description", "is_default", "stop_on", "severities", "categories"]
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, "simulation"] if obj else self.fields
+
+    @admin.display(description=_("dry run (incident detected now, never resolved)"))
+    def simulation(self, obj):
+        """The planned timeline per severity, from the code that escalates for real."""
+        parts = []
+        for severity in Severity.values:
+            plan = selectors.policy_simulate(
+                policy=obj, severity=severity, category="system", detected_at=timezone.now()
+            )
+            parts.append(format_html("<h4>{}</h4>{}", severity, plan_table(plan)))
+        return format_html_join("", "{}", ((p,) for p in parts))
+
+
+class EscalationInline(admin.TabularInline):
+    """The incident's escalation history: what fired, when, for whom."""
+
+    model = Escalation
+    extra = 0
+    can_delete = False
+    fields = ["level", "name", "deadline", "fired_at", "reason", "actor", "note", "recipients"]
+    readonly_fields = fields
+    ordering = ["level"]
+    verbose_name_plural = _("escalation history")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class IncidentEscalationMixin:
+    """What the incident admin shows and does for escalation (panel, history, button)."""
+
+    escalation_fields = ["policy", "escalation_level", "next_escalation_at", "policy_plan"]
+
+    @admin.display(description=_("frozen escalation plan"))
+    def policy_plan(self, obj):
+        snapshot = obj.policy_snapshot or {}
+        if not snapshot.get("levels"):
+            return _("No escalation policy.")
+        rows = [
+            {
+                "level": lv["number"],
+                "name": lv["name"],
+                "offset_seconds": lv["delay_seconds"],
+                "recipients": [r["address"] for r in lv["recipients"]],
+                "delivery": (lv["min_severity"] and f"≥ {lv['min_severity']}") or "",
+            }
+            for lv in snapshot["levels"]
+        ]
+        return format_html("{}: {}{}", _("policy"), snapshot.get("name"), plan_table(rows))
+
+    def get_inlines(self, request, obj):
+        inlines = super().get_inlines(request, obj)
+        return inlines if obj else [i for i in inlines if i is not EscalationInline]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/escalate/",
+                self.admin_site.admin_view(self.escalate_view),
+                name="incidents_incident_escalate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def escalate_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        incident = get_object_or_404(Incident, pk=object_id)
+        try:
+            fired = services.incident_escalate(
+                incident=incident,
+                actor=request.user,
+                reason=request.POST.get("escalate_reason", ""),
+            )
+        except (ActionNotAllowed, PermissionDenied, ValidationError) as err:
+            text = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
+            self.message_user(request, text or _("Not allowed."), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("Escalated to level %(n)d.") % {"n": fired[-1].level},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[object_id]))
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    list_display = ["incident", "level", "name", "deadline", "fired_at", "reason", "severity"]
+    list_filter = ["level", "reason", "severity", "fired_at"]
+    list_select_related = ["incident"]
+    raw_id_fields = ["incident"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "kind",
+        "incident",
+        "escalation",
+        "recipient",
+        "delivery",
+        "status",
+        "attempts",
+        "sent_at",
+        "short_error",
+    ]
+    list_filter = ["status", "kind", "delivery", "channel", "language", "created_at"]
+    search_fields = ["recipient", "incident__title", "last_error"]
+    list_select_related = ["incident", "escalation"]
+    raw_id_fields = ["incident", "escalation", "digest"]
+    actions = ["retry"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Notice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj):
+        return obj.last_error[:80]
+
+    @admin.action(description=_("Retry the selected failed notices"), permissions=["retry"])
+    def retry(self, request, queryset):
+        count = services.notice_retry(notices=queryset)
+        self.message_user(
+            request, _("%(n)d notices queued again.") % {"n": count}, messages.SUCCESS
+        )
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("escalation.retry_notice")

@@ -1,0 +1,65 @@
+"""REST API for policies and teams: managers only (the model permissions only they hold)."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api import AuditedAPIMixin
+from incidents.models import Category, Severity
+
+from . import selectors
+from .models import EscalationPolicy, Team
+from .serializers import (
+    PlannedLevelSerializer,
+    PolicySerializer,
+    SimulateQuerySerializer,
+    TeamSerializer,
+)
+
+ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
+
+
+class ModelPermissions(permissions.DjangoModelPermissions):
+    """Reading needs `view_*` too: policies and addresses are for managers."""
+
+    perms_map = permissions.DjangoModelPermissions.perms_map | {
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
+    serializer_class = PolicySerializer
+    permission_classes = [ModelPermissions]
+    queryset = EscalationPolicy.objects.prefetch_related("levels__teams").order_by("name")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("severity", str, enum=Severity.values, required=True),
+            OpenApiParameter("category", str, enum=Category.values),
+        ],
+        responses={200: PlannedLevelSerializer(many=True), 400: ERROR, 404: ERROR},
+        description=_(
+            "Dry run: when each level would fire for an incident detected now, to whom and "
+            "how, if nobody resolves it. Computed by the code that escalates for real."
+        ),
+    )
+    @action(detail=True, methods=["get"])
+    def simulate(self, request, pk=None):
+        policy = self.get_object()
+        query = SimulateQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        plan = selectors.policy_simulate(
+            policy=policy, detected_at=timezone.now(), **query.validated_data
+        )
+        return Response(PlannedLevelSerializer(plan, many=True).data)
+
+
+class TeamViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
+    serializer_class = TeamSerializer
+    permission_classes = [ModelPermissions]
+    queryset = Team.objects.prefetch_related("members").order_by("name")

@@ -1,0 +1,119 @@
+"""Read-only queries shared by admin, API, e-mails and reports."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from incidents.models import Incident, Severity
+
+from .models import Escalation, EscalationPolicy, Notice, Step, delivery_for, plan_timeline
+
+
+def incident_escalations(incident: Incident) -> QuerySet[Escalation]:
+    return incident.escalations.select_related("actor").order_by("level")
+
+
+def policy_simulate(
+    *, policy: EscalationPolicy, severity: str, category: str, detected_at: datetime
+) -> list[dict[str, Any]]:
+    """The dry run: the same plan functions the sweeper uses, on a fresh snapshot."""
+    snapshot = policy.snapshot()
+    delivery = delivery_for(severity)
+    applies = policy.applies_to(severity=severity, category=category)
+    return [
+        _planned(step, detected_at, delivery, applies)
+        for step in plan_timeline(snapshot, severity=severity, detected_at=detected_at)
+    ]
+
+
+def _planned(step: Step, detected_at: datetime, delivery: str, applies: bool) -> dict[str, Any]:
+    return {
+        "level": step.number,
+        "name": step.level["name"],
+        "offset_seconds": int((step.deadline - detected_at).total_seconds()),
+        "at": step.deadline,
+        "teams": step.level["teams"],
+        "recipients": [r["address"] for r in step.level["recipients"]],
+        "delivery": delivery,
+        "emergency_contact": step.level["emergency_contact"],
+        "policy_applies": applies,
+    }
+
+
+def postmortem_escalations(incident: Incident) -> dict[str, Any]:
+    """The postmortem's "escalation history": who was notified when, and how."""
+    rows = [
+        {
+            "level": e.level,
+            "name": e.name,
+            "at": e.fired_at,
+            "recipients": ", ".join(e.recipients) or "—",
+            "delivery": e.get_delivery_display(),
+        }
+        for e in incident_escalations(incident)
+    ]
+    return {"escalations": rows or None, "highest_level": incident.escalation_level or None}
+
+
+def monthly_escalations(start: datetime, end: datetime) -> dict[str, Any]:
+    by_level = (
+        Escalation.objects.filter(fired_at__gte=start, fired_at__lt=end)
+        .values_list("level")
+        .annotate(n=Count("pk"))
+        .order_by("level")
+    )
+    notices = (
+        Notice.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by("status")
+    )
+    labels = dict(Notice.Status.choices)
+    return {
+        "escalations_by_level": list(by_level) or None,
+        "notices": [(str(labels[s]), n) for s, n in notices] or None,
+    }
+
+
+def _mean_minutes(deltas) -> float | None:
+    values = [d.total_seconds() / 60 for d in deltas]
+    return round(statistics.fmean(values), 1) if values else None
+
+
+def daily_trend(*, start: datetime, end: datetime) -> dict[str, Any]:
+    """The daily report's figures for [start, end), JSON-ready (kept on the report notice).
+
+    opened: detected in the window; resolved: resolved in the window; MTTA: mean time from
+    detection to acknowledgement of incidents acknowledged in the window; MTTR: mean time
+    from detection to resolution of incidents resolved in the window (minutes).
+    """
+    opened = Incident.objects.filter(detected_at__gte=start, detected_at__lt=end)
+    resolved = Incident.objects.filter(resolved_at__gte=start, resolved_at__lt=end)
+    acknowledged = Incident.objects.filter(acknowledged_at__gte=start, acknowledged_at__lt=end)
+    rows = []
+    for severity in Severity.values:
+        rows.append(
+            {
+                "severity": severity,
+                "opened": opened.filter(severity=severity).count(),
+                "resolved": resolved.filter(severity=severity).count(),
+                "mtta_minutes": _mean_minutes(
+                    i.acknowledged_at - i.detected_at
+                    for i in acknowledged.filter(severity=severity)
+                ),
+                "mttr_minutes": _mean_minutes(
+                    i.resolved_at - i.detected_at for i in resolved.filter(severity=severity)
+                ),
+            }
+        )
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "rows": rows,
+        "opened": opened.count(),
+        "resolved": resolved.count(),
+    }

@@ -1,0 +1,52 @@
+"""Celery tasks: thin callers of the services. The database holds every timer and message,
+so a task that is lost, delivered twice or runs late changes nothing but latency."""
+
+import contextlib
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+
+@shared_task(name="escalation.escalate_due")
+def escalate_due(helper: bool = False) -> int:
+    """Beat, every ESCALATION_SWEEP_SECONDS: the timers' guarantee.
+
+    When a full batch was due, one helper sweep is queued so that another worker process
+    claims other rows (SKIP LOCKED) in parallel.
+    """
+    claimed = services.escalate_due(max_batches=1)
+    if claimed < settings.ESCALATION_SWEEP_BATCH:
+        return claimed
+    if not helper:
+        with contextlib.suppress(Exception):  # no broker: this sweep does it alone
+            escalate_due.delay(helper=True)
+    return claimed + services.escalate_due()
+
+
+@shared_task(name="escalation.fire_due")
+def escalation_fire_due(incident_id: int) -> int:
+    """ETA task after commit: fires a level sooner than the next sweep would."""
+    return services.escalation_fire_due(incident_id=incident_id)
+
+
+@shared_task(name="escalation.notices_send")
+def notices_send(notice_ids: list[int]) -> int:
+    return services.notice_deliver(notice_ids=notice_ids)
+
+
+@shared_task(name="escalation.notices_deliver")
+def notices_deliver() -> int:
+    """Beat: pending notices whose task was lost or whose retry is due."""
+    return services.notice_deliver()
+
+
+@shared_task(name="escalation.digests_hourly")
+def digests_hourly() -> int:
+    return len(services.digests_build())
+
+
+@shared_task(name="escalation.report_daily")
+def report_daily() -> int:
+    return len(services.report_daily_build())

@@ -1,0 +1,118 @@
+"""/api/v1/escalation-policies/ and /api/v1/teams/: managers only; policies are data."""
+
+import pytest
+
+from escalation.models import EscalationPolicy
+
+URL = "/api/v1/escalation-policies/"
+
+POLICY = {
+    "name": "security",
+    "is_default": False,
+    "stop_on": "acknowledged",
+    "severities": ["P0", "P1"],
+    "categories": ["security"],
+    "levels": [
+        {
+            "number": 1,
+            "name": "SOC",
+            "delay_seconds": 0,
+            "min_severity": None,
+            "teams": ["operations"],
+            "emails": ["soc@x.test"],
+        },
+        {
+            "number": 2,
+            "name": "CISO",
+            "delay_seconds": 5,
+            "min_severity": "P0",
+            "teams": [],
+            "emails": ["ciso@x.test"],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("managers")
+
+
+def test_a_manager_creates_a_policy_that_new_incidents_then_follow(api, manager, declare):
+    response = api.as_user(manager).post(URL, POLICY, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["levels"][1]["delay_seconds"] == 5 and body["levels"][0]["teams"] == ["operations"]
+
+    assert declare(severity="P0", category="security").policy.name == "security"
+    assert declare(severity="P2", category="security").policy.name == "runbook"
+
+
+def test_responders_may_not_read_or_change_policies(api, operator):
+    client = api.as_user(operator)
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, POLICY, format="json").status_code == 403
+    assert client.get("/api/v1/teams/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "levels, field",
+    [
+        (
+            [
+                {"number": 2, "name": "a", "delay_seconds": 60},
+                {"number": 3, "name": "b", "delay_seconds": 30},
+            ],
+            "levels",
+        ),
+        (
+            [
+                {"number": 1, "name": "a", "delay_seconds": 0},
+                {"number": 1, "name": "b", "delay_seconds": 0},
+            ],
+            "levels",
+        ),
+        ([{"number": 5, "name": "a", "delay_seconds": 0}], "levels"),
+        ([{"number": 1, "name": "a", "delay_seconds": 0, "teams": ["nobody"]}], "levels"),
+    ],
+)
+def test_levels_must_increase_and_never_fire_earlier(api, manager, levels, field):
+    response = api.as_user(manager).post(URL, POLICY | {"levels": levels}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid" and field in response.json()["fields"]
+
+
+def test_simulate_shows_the_planned_timeline(api, manager):
+    policy = EscalationPolicy.objects.get(name="runbook")
+    client = api.as_user(manager)
+    p0 = client.get(f"{URL}{policy.pk}/simulate/?severity=P0&category=system").json()
+    p2 = client.get(f"{URL}{policy.pk}/simulate/?severity=P2").json()
+    assert [(r["level"], r["offset_seconds"]) for r in p0] == [
+        (1, 0),
+        (2, 900),
+        (3, 3600),
+        (4, 3600),
+    ]
+    assert [r["level"] for r in p2] == [1, 2, 3]
+    assert {r["delivery"] for r in p0} == {"immediate"} and {r["delivery"] for r in p2} == {
+        "hourly"
+    }
+    assert p0[2]["recipients"] == ["admin@luxucare.co.jp"]
+    assert client.get(f"{URL}{policy.pk}/simulate/?severity=P9").status_code == 400
+
+
+def test_editing_a_policy_replaces_its_levels(api, manager):
+    client = api.as_user(manager)
+    created = client.post(URL, POLICY, format="json").json()
+    response = client.patch(
+        f"{URL}{created['id']}/",
+        {"levels": [{"number": 1, "name": "only", "delay_seconds": 0}]},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert [lv["name"] for lv in response.json()["levels"]] == ["only"]
+
+
+def test_a_second_default_policy_is_refused(api, manager):
+    response = api.as_user(manager).post(URL, POLICY | {"is_default": True}, format="json")
+    assert response.status_code == 400 and "is_default" in response.json()["fields"]
