@@ -39,7 +39,9 @@ def test_levels_whose_delays_decrease_are_refused(admin_client):
         "levels-1-delay": "00:15:00",
         "levels-1-emails": "[]",
     }
-    response = admin_client.post("/admin/escalation/escalationpolicy/add/", data)
+    response = admin_client.post(
+        "/admin/escalation/escalationpolicy/add/", data, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == 200
     assert "delays must not decrease" in response.content.decode()
     assert not EscalationPolicy.objects.filter(name="bad").exists()

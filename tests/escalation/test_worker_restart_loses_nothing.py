@@ -1,5 +1,7 @@
 """Faults with a real worker: stopped while deadlines pass, duplicate task delivery."""
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -16,14 +18,16 @@ def test_deadlines_passed_while_the_worker_was_down_fire_once_after_it_starts(
 ):
     make_policy(
         "live",
-        levels=[(1, 0, ["l1@x.test"], ""), (2, 1, ["l2@x.test"], ""), (3, 2, ["l3@x.test"], "")],
+        levels=[(1, 0, ["l1@x.test"], ""), (2, 3, ["l2@x.test"], ""), (3, 4, ["l3@x.test"], "")],
     )
     incident = services.incident_declare(
         actor=sysadmin, title="夜間障害", severity="P1", extra={"policy": "live"}
     )
     assert wait_for(lambda: smtp.mailbox.to("l1@x.test"))
+    # Down before level 2 is due (+3 s), and still down when level 3 is (+4 s).
     worker.stop()
-    wait_for(lambda: False, timeout=2.5)
+    down_until = incident.detected_at + dt.timedelta(seconds=4.5)
+    wait_for(lambda: timezone.now() >= down_until, timeout=10)
     assert not Escalation.objects.filter(incident=incident, level__gt=1).exists()
 
     worker.start()
