@@ -27,7 +27,7 @@ run: setup
 	@echo "    API docs  http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "    health    http://127.0.0.1:$(PORT)/api/health"
 	@echo ""
-	$(BIN)/honcho start -f Procfile -p $(PORT)
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
