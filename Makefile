@@ -41,7 +41,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 messages: install
 	$(BIN)/python manage.py makemessages -l ja -l en -e py,html,txt,md --ignore=.venv --ignore=var --ignore=tests --ignore=bench
