@@ -37,6 +37,8 @@ def start_worker(env: dict, tmp: Path) -> subprocess.Popen:
             "config",
             "worker",
             "-B",
+            "-Q",
+            "celery,timers",
             "-s",
             str(tmp / "beat"),
             "--scheduler",

@@ -260,6 +260,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Timers get their own queue (and, in the Procfile, their own worker): a burst of mail to
+# deliver must never hold an escalation back.
+CELERY_TASK_ROUTES = {
+    "escalation.escalate_due": {"queue": "timers"},
+    "escalation.fire_due": {"queue": "timers"},
+}
 # Static entries; the DatabaseScheduler copies them into its tables at start.
 CELERY_BEAT_SCHEDULE = {
     "escalation: sweep due escalations": {

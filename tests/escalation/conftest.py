@@ -232,6 +232,8 @@ class Worker:
                 "config",
                 "worker",
                 "-B",
+                "-Q",
+                "celery,timers",
                 "--scheduler",
                 "celery.beat:PersistentScheduler",
                 "-s",
