@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from escalation.services import notice_message_queue
 from incidents.models import Incident, TimelineEvent
 from incidents.services import ActionNotAllowed, timeline_record
 
@@ -207,25 +206,24 @@ def checklist_runs_mark_overdue(*, now: datetime | None = None) -> list[Checklis
                 pk=run.pk, overdue_notified_at__isnull=True, completed_at__isnull=True
             ).update(overdue_notified_at=now)
             if won:
-                transaction.on_commit(partial(overdue_notice_send, run_id=run.pk), robust=True)
+                overdue_notice_queue(run=run)
                 claimed.append(run)
     return claimed
 
 
-def overdue_notice_send(*, run_id: int) -> None:
-    """Tell the operations team a run is overdue. The one place to point at the notice outbox."""
-    run = ChecklistRun.objects.get(pk=run_id)
+def overdue_notice_queue(*, run: ChecklistRun) -> None:
+    """Tell the operations team a run is overdue, through the notice outbox (with retries)."""
     recipients = selectors.operations_team_addresses()
     if not recipients:
         return
     due = timezone.localtime(run.due_at).strftime("%Y-%m-%d %H:%M")
-    send_mail(
-        subject=_("[Hikeshi] Overdue checklist: %(name)s") % {"name": run.name},
-        message=_("%(name)s was due at %(due)s and is not complete.\n%(url)s")
-        % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run_admin_path(run)}"},
-        from_email=None,
-        recipient_list=recipients,
-    )
+    with translation.override("ja"):
+        notice_message_queue(
+            recipients=recipients,
+            subject=_("[Hikeshi] Overdue checklist: %(name)s") % {"name": run.name},
+            text=_("%(name)s was due at %(due)s and is not complete.\n%(url)s")
+            % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run_admin_path(run)}"},
+        )
 
 
 def run_admin_path(run: ChecklistRun) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.template.defaultfilters import linebreaks
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -84,6 +85,9 @@ def _item_context(notice: Notice) -> dict[str, Any]:
 
 
 def _render(notice: Notice) -> tuple[str, str, str]:
+    if notice.kind == Notice.Kind.MESSAGE:
+        text = notice.data["text"]
+        return notice.data["subject"], text, str(linebreaks(text, autoescape=True))
     if notice.kind == Notice.Kind.NOTICE:
         context = _notice_context(notice)
         subject = _subject(notice.incident, notice.escalation)

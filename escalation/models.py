@@ -373,6 +373,7 @@ class Notice(models.Model):
         NOTICE = "notice", _("Escalation notice")
         DIGEST = "digest", _("Hourly digest")
         REPORT = "report", _("Daily report")
+        MESSAGE = "message", _("Message")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

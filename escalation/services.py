@@ -66,6 +66,28 @@ def _after_commit(publish: Callable[[], object]) -> None:
     transaction.on_commit(run, robust=True)
 
 
+def notice_message_queue(
+    *, recipients: list[str], subject: str, text: str, language: str = "ja"
+) -> list[Notice]:
+    """A plain message (e.g. an overdue checklist) through the same outbox and retries.
+
+    Call it inside the transaction that decides to send, so the decision and the notice
+    commit together.
+    """
+    notices = Notice.objects.bulk_create(
+        Notice(
+            kind=Notice.Kind.MESSAGE,
+            recipient=address,
+            language=language,
+            delivery=Delivery.IMMEDIATE,
+            data={"subject": subject, "text": text},
+        )
+        for address in dict.fromkeys(recipients)
+    )
+    _send_after_commit([n.pk for n in notices])
+    return notices
+
+
 def eta_max_seconds() -> float:
     """Never longer than the broker's visibility timeout, or Redis delivers the task twice."""
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")

@@ -6,6 +6,8 @@ import time_machine
 
 from checklists import services, tasks
 from checklists.models import JST, ChecklistRun
+from escalation.models import Notice
+from escalation.services import notice_deliver
 
 
 def daily_run(day=10):
@@ -14,8 +16,10 @@ def daily_run(day=10):
 
 
 def sweep(at, capture):
-    with time_machine.travel(at, tick=False), capture(execute=True):
-        return tasks.runs_mark_overdue()
+    with time_machine.travel(at, tick=False):
+        claimed = tasks.runs_mark_overdue()
+        notice_deliver()  # the outbox's own sweep, as beat runs it
+    return claimed
 
 
 def test_an_overdue_run_is_mailed_to_operations_once(
@@ -32,6 +36,9 @@ def test_an_overdue_run_is_mailed_to_operations_once(
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["ops@example.test"]
     assert "日次タスク" in mailoutbox[0].subject
+    # Through the outbox, like every notice: retried if the mail server is down.
+    notice = Notice.objects.get()
+    assert (notice.kind, notice.status, notice.recipient) == ("message", "sent", "ops@example.test")
     run.refresh_from_db()
     assert run.overdue_notified_at == dt.datetime(2026, 3, 11, 0, 5, tzinfo=JST)
 
