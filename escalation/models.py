@@ -78,7 +78,9 @@ class Team(models.Model):
         found = []
         if self.email:
             found.append({"address": self.email, "name": self.name_ja, "language": self.language})
-        for user in self.members.filter(is_active=True).exclude(email="").order_by("pk"):
+        # .all() and filtering here use the policy snapshot's prefetch instead of a query a team.
+        members = sorted(self.members.all(), key=lambda user: user.pk)
+        for user in (u for u in members if u.is_active and u.email):
             name = user.get_full_name() or user.get_username()
             found.append({"address": user.email, "name": name, "language": self.language})
         return found
