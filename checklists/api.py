@@ -1,14 +1,13 @@
 """REST API for checklists: thin translation between HTTP and `checklists.services`."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import AuditedAPIMixin
+from config.api import ERROR, ERRORS, AuditedAPIMixin
 from incidents.selectors import incident_by_key
 
 from . import selectors, services
@@ -22,8 +21,6 @@ from .serializers import (
     TickSerializer,
 )
 
-ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
-ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
 KEY = OpenApiParameter(
     "key", str, OpenApiParameter.PATH, description=_("Incident key, e.g. INC-42")
 )

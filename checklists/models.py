@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
@@ -12,8 +11,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-# The runbook's schedule (毎日・毎週・毎月) is Japan time, whatever TIME_ZONE says.
-JST = ZoneInfo("Asia/Tokyo")
+from incidents.models import JST
 
 
 def localized(obj, field: str) -> str:

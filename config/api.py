@@ -9,11 +9,26 @@ from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django_fsm import ConcurrentTransition
-from rest_framework import exceptions, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from incidents.services import ActionNotAllowed
+
+# How every error is documented in the OpenAPI schema.
+ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
+ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
+
+
+class ViewModelPermissions(permissions.DjangoModelPermissions):
+    """Django's model permissions, with reading needing `view_*` too (configuration data)."""
+
+    perms_map = permissions.DjangoModelPermissions.perms_map | {
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
 
 
 def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> dict:

@@ -2,13 +2,12 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import AuditedAPIMixin
+from config.api import ERROR, AuditedAPIMixin, ViewModelPermissions
 from incidents.models import Category, Severity
 
 from . import selectors
@@ -20,21 +19,10 @@ from .serializers import (
     TeamSerializer,
 )
 
-ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
-
-
-class ModelPermissions(permissions.DjangoModelPermissions):
-    """Reading needs `view_*` too: policies and addresses are for managers."""
-
-    perms_map = permissions.DjangoModelPermissions.perms_map | {
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-    }
-
 
 class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
     serializer_class = PolicySerializer
-    permission_classes = [ModelPermissions]
+    permission_classes = [ViewModelPermissions]
     queryset = EscalationPolicy.objects.prefetch_related("levels__teams").order_by("name")
 
     @extend_schema(
@@ -61,5 +49,5 @@ class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
 
 class TeamViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
     serializer_class = TeamSerializer
-    permission_classes = [ModelPermissions]
+    permission_classes = [ViewModelPermissions]
     queryset = Team.objects.prefetch_related("members").order_by("name")

@@ -13,8 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from incidents.models import Incident, Severity
-from incidents.templatetags.markdown_text import JST
+from incidents.models import JST, Incident, Severity
 
 from .models import Escalation, Notice, Team
 

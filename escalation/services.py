@@ -26,7 +26,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from incidents.models import Incident, TimelineEvent
+from incidents.models import JST, Incident, TimelineEvent
 from incidents.services import ActionNotAllowed, timeline_record
 
 from .models import (
@@ -623,8 +623,6 @@ def digests_build(*, now: datetime | None = None) -> list[int]:
 
 def report_daily_build(*, now: datetime | None = None) -> list[int]:
     """日次レポート at 09:00 JST: P3 notices of the day and the day's trend."""
-    from incidents.templatetags.markdown_text import JST
-
     local = (now or timezone.now()).astimezone(JST)
     period = local.replace(hour=9, minute=0, second=0, microsecond=0)
     if period > local:

@@ -2,14 +2,14 @@
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from config.api import AuditedAPIMixin
+from config.api import ERROR, ERRORS, AuditedAPIMixin
 from escalation import services as escalation_services
 from escalation.serializers import EscalateSerializer
 
@@ -28,9 +28,6 @@ from .serializers import (
     TimelineEventSerializer,
     TransitionSerializer,
 )
-
-ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
-ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
 
 
 class MarkdownRenderer(BaseRenderer):

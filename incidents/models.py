@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 KEY_PATTERN = re.compile(r"^INC-(\d{1,18})$")
+# The runbook's clock: reports, schedules and notices show Japan time, whatever TIME_ZONE says.
+JST = ZoneInfo("Asia/Tokyo")
 
 
 class State(models.TextChoices):

@@ -22,8 +22,16 @@ from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from .models import Action, ActionItem, Incident, Postmortem, Severity, State, TimelineEvent
-from .templatetags.markdown_text import JST
+from .models import (
+    JST,
+    Action,
+    ActionItem,
+    Incident,
+    Postmortem,
+    Severity,
+    State,
+    TimelineEvent,
+)
 
 # Other apps add report sections (escalation history, checklists): each returns context.
 report_context_providers: list[Callable[[Incident], dict[str, Any]]] = []

@@ -5,22 +5,13 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import AuditedAPIMixin
+from config.api import AuditedAPIMixin, ViewModelPermissions
 from incidents.serializers import IncidentSerializer
 from incidents.services import AlertEvent
 
 from . import services
 from .models import Integration
 from .serializers import GenericAlertSerializer, IntegrationCreatedSerializer, IntegrationSerializer
-
-
-class ManagerModelPermissions(permissions.DjangoModelPermissions):
-    """Reading needs the view permission too; integrations are configuration."""
-
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-    }
 
 
 class IntegrationViewSet(
@@ -32,7 +23,7 @@ class IntegrationViewSet(
 ):
     queryset = Integration.objects.all()
     serializer_class = IntegrationSerializer
-    permission_classes = [ManagerModelPermissions]
+    permission_classes = [ViewModelPermissions]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     @extend_schema(request=IntegrationSerializer, responses={201: IntegrationCreatedSerializer})

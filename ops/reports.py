@@ -20,9 +20,8 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from incidents.models import ActionItem, Category, Incident, Severity
+from incidents.models import JST, ActionItem, Category, Incident, Severity
 from incidents.postmortems import tidy_markdown, write_atomically
-from incidents.templatetags.markdown_text import JST
 
 # Other apps add their figures (escalations per level, notices, checklist completion).
 report_context_providers: list[Callable[[datetime, datetime], dict[str, Any]]] = []

@@ -2,13 +2,13 @@
 
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django import template
 from django.utils.translation import gettext as _
 
+from incidents.models import JST
+
 register = template.Library()
-JST = ZoneInfo("Asia/Tokyo")
 # Characters with meaning anywhere in a line (CommonMark lets a backslash escape them)...
 INLINE = re.compile(r"([\\`*_\[\]>|~])")
 # ...and those that only mean something at the start of a line (headings, quotes, lists).
