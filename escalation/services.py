@@ -26,6 +26,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.bulk import bulk_insert
 from incidents.models import JST, Incident, TimelineEvent
 from incidents.services import ActionNotAllowed, timeline_record
 
@@ -262,11 +263,11 @@ class _Batch:
 
     def write(self) -> None:
         """Insert everything in bulk; the unique constraints are the last line of defence."""
-        Escalation.objects.bulk_create(self.escalations)
+        bulk_insert(self.escalations)
         for escalation, notice in self.notices:
             notice.escalation = escalation
-        notices = Notice.objects.bulk_create([n for _e, n in self.notices])
-        TimelineEvent.objects.bulk_create(self.events)
+        notices = bulk_insert([n for _e, n in self.notices])
+        bulk_insert(self.events)
         _send_after_commit([n.pk for n in notices if n.delivery == Delivery.IMMEDIATE])
         for incident_id, deadline in self.eta:
             _schedule_eta(incident_id, deadline, self.now)
@@ -277,6 +278,26 @@ def _save_schedule(incident: Incident) -> None:
         escalation_level=incident.escalation_level,
         next_escalation_at=incident.next_escalation_at,
     )
+
+
+def _save_schedules(incidents: list[Incident]) -> None:
+    """One UPDATE for a whole claimed batch (PostgreSQL): Django's bulk_update builds a CASE
+    per field and row, which cost more than everything else a sweep does."""
+    if not incidents:
+        return
+    table = Incident._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS i SET escalation_level = s.level, "  # noqa: S608 — no user input
+            "next_escalation_at = s.deadline "
+            "FROM unnest(%s::bigint[], %s::smallint[], %s::timestamptz[]) AS s(id, level, deadline) "
+            "WHERE i.id = s.id",
+            [
+                [i.pk for i in incidents],
+                [i.escalation_level for i in incidents],
+                [i.next_escalation_at for i in incidents],
+            ],
+        )
 
 
 def _sweep(candidates: QuerySet[Incident], *, now: datetime, limit: int) -> int:
@@ -295,7 +316,7 @@ def _sweep(candidates: QuerySet[Incident], *, now: datetime, limit: int) -> int:
             rows = list(due.select_for_update(skip_locked=True, of=("self",))[:limit])
             for incident in rows:
                 batch.advance(incident)
-            Incident.objects.bulk_update(rows, fields)
+            _save_schedules(rows)
         else:
             rows = []
             for incident in due[:limit]:
@@ -332,6 +353,19 @@ def escalate_due(
         if claimed < batch_size:
             break
     return total
+
+
+def deadlines_ahead(
+    *, within: timedelta, now: datetime | None = None, limit: int = 20
+) -> list[datetime]:
+    """The distinct deadlines coming before the next sweep, soonest first."""
+    now = now or timezone.now()
+    return list(
+        Incident.objects.filter(next_escalation_at__gt=now, next_escalation_at__lte=now + within)
+        .order_by("next_escalation_at")
+        .values_list("next_escalation_at", flat=True)
+        .distinct()[:limit]
+    )
 
 
 def escalation_fire_due(*, incident_id: int, now: datetime | None = None) -> int:

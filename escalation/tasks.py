@@ -2,6 +2,7 @@
 so a task that is lost, delivered twice or runs late changes nothing but latency."""
 
 import contextlib
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -10,19 +11,27 @@ from . import services
 
 
 @shared_task(name="escalation.escalate_due")
-def escalate_due(helper: bool = False) -> int:
+def escalate_due(helper: bool = False, wake: bool = False) -> int:
     """Beat, every ESCALATION_SWEEP_SECONDS: the timers' guarantee.
 
     When a full batch was due, one helper sweep is queued so that another worker process
-    claims other rows (SKIP LOCKED) in parallel.
+    claims other rows (SKIP LOCKED) in parallel. The beat's sweep also sets a wake-up sweep at
+    each deadline before the next beat, so a level fires on time rather than up to one
+    interval late, including those too far ahead for an ETA task of their own.
     """
     claimed = services.escalate_due(max_batches=1)
-    if claimed < settings.ESCALATION_SWEEP_BATCH:
-        return claimed
-    if not helper:
-        with contextlib.suppress(Exception):  # no broker: this sweep does it alone
-            escalate_due.delay(helper=True)
-    return claimed + services.escalate_due()
+    if claimed >= settings.ESCALATION_SWEEP_BATCH:
+        if not helper:
+            with contextlib.suppress(Exception):  # no broker: this sweep does it alone
+                escalate_due.delay(helper=True)
+        claimed += services.escalate_due()
+    if not (helper or wake):
+        with contextlib.suppress(Exception):  # no broker: the next beat sweeps them
+            for deadline in services.deadlines_ahead(
+                within=timedelta(seconds=settings.ESCALATION_SWEEP_SECONDS)
+            ):
+                escalate_due.apply_async(kwargs={"wake": True}, eta=deadline)
+    return claimed
 
 
 @shared_task(name="escalation.fire_due")
