@@ -4,7 +4,7 @@ from . import services
 
 
 def attach_on_declare(sender, *, incident, **kwargs):
-    services.checklist_runs_attach(incident=incident)
+    services.checklist_runs_attach(incident=incident, declared=True)
 
 
 def attach_on_change(sender, *, incident, **kwargs):

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.bulk import bulk_insert
 from escalation.services import notice_message_queue
 from incidents.models import Incident, TimelineEvent
 from incidents.services import ActionNotAllowed, timeline_record
@@ -52,19 +53,30 @@ def checklist_run_create(
         period_start=period_start,
         due_at=due_at,
     )
-    RunItem.objects.bulk_create(
-        RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
-        for item in template.items.order_by("position", "pk")
+    bulk_insert(
+        [
+            RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
+            for item in template.items.order_by("position", "pk")
+        ]
     )
     return run
 
 
-def checklist_runs_attach(*, incident: Incident) -> list[ChecklistRun]:
-    """Attach every matching incident template not attached yet; never detaches."""
-    attached = set(incident.checklist_runs.values_list("template_id", flat=True))
+def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list[ChecklistRun]:
+    """Attach every matching incident template not attached yet; never detaches.
+
+    `declared`: the incident was created in this transaction, so nothing is attached yet and
+    nobody else can attach concurrently (no lookup, no savepoint per template).
+    """
+    attached = (
+        set() if declared else set(incident.checklist_runs.values_list("template_id", flat=True))
+    )
     runs = []
     for template in ChecklistTemplate.objects.filter(is_active=True).order_by("pk"):
         if template.pk in attached or not template.applies_to(incident):
+            continue
+        if declared:
+            runs.append(checklist_run_create(template=template, incident=incident))
             continue
         try:
             with transaction.atomic():

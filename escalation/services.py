@@ -134,14 +134,17 @@ def policy_choose(*, severity: str, category: str, name: str = "") -> Escalation
         if found is not None:
             return found
         log.warning("unknown escalation policy %r; choosing automatically", name)
+    policies = list(EscalationPolicy.objects.order_by("name"))  # a handful: one query
     candidates = [
         p
-        for p in EscalationPolicy.objects.filter(is_default=False).order_by("name")
-        if (p.severities or p.categories) and p.applies_to(severity=severity, category=category)
+        for p in policies
+        if not p.is_default
+        and (p.severities or p.categories)
+        and p.applies_to(severity=severity, category=category)
     ]
     if candidates:
         return max(candidates, key=lambda p: p.specificity)
-    return EscalationPolicy.objects.filter(is_default=True).first()
+    return next((p for p in policies if p.is_default), None)
 
 
 # --- the core: fire what is due for incidents we hold ---------------------------------
@@ -289,8 +292,8 @@ def _save_schedules(incidents: list[Incident]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS i SET escalation_level = s.level, "  # noqa: S608 — no user input
-            "next_escalation_at = s.deadline "
-            "FROM unnest(%s::bigint[], %s::smallint[], %s::timestamptz[]) AS s(id, level, deadline) "
+            "next_escalation_at = s.deadline FROM "
+            "unnest(%s::bigint[], %s::smallint[], %s::timestamptz[]) AS s(id, level, deadline) "
             "WHERE i.id = s.id",
             [
                 [i.pk for i in incidents],

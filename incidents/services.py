@@ -407,7 +407,9 @@ def alert_receive(*, integration, event: AlertEvent, actor: AbstractBaseUser) ->
     alert = Alert.objects.filter(
         incident=incident, integration=integration, fingerprint=event.fingerprint
     ).first()
-    if alert is None:
+    if alert is not None:
+        alert.incident = incident  # already loaded with the key: no second query
+    else:
         alert = Alert(
             incident=incident,
             integration=integration,
