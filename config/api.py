@@ -31,6 +31,20 @@ class ViewModelPermissions(permissions.DjangoModelPermissions):
     }
 
 
+class RejectUnknownFields:
+    """Serializer mixin: a field the serializer does not know is a 400, not silently dropped,
+    so a typo (`onwer`) never looks like a successful change."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise exceptions.ValidationError(
+                    {name: [_("Unknown field.")] for name in sorted(unknown)}
+                )
+        return super().to_internal_value(data)
+
+
 def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> dict:
     return {"error": code, "detail": str(detail), "fields": fields or {}, **extra}
 

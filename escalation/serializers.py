@@ -4,13 +4,14 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from config.api import RejectUnknownFields
 from incidents.models import Category, Severity
 from incidents.serializers import StrictInputSerializer
 
 from .models import MAX_LEVEL, EscalationLevel, EscalationPolicy, StopOn, Team, check_levels
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(RejectUnknownFields, serializers.ModelSerializer):
     members = serializers.SlugRelatedField(
         slug_field="username", many=True, required=False, read_only=True
     )
@@ -44,7 +45,7 @@ class LevelSerializer(StrictInputSerializer):
         }
 
 
-class PolicySerializer(serializers.ModelSerializer):
+class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
     stop_on = serializers.ChoiceField(StopOn.choices, required=False)
     severities = serializers.ListField(
         child=serializers.ChoiceField(Severity.choices), required=False

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import RejectUnknownFields
 from escalation.models import EscalationPolicy
 
 from .models import Action, ActionItem, Alert, Category, Incident, Severity, TimelineEvent
@@ -32,17 +33,8 @@ class UsernameField(serializers.SlugRelatedField):
         )
 
 
-class StrictInputSerializer(serializers.Serializer):
-    """Rejects fields it does not know, so a typo or a read-only field is not silently ignored."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [_("Unknown field.")] for name in sorted(unknown)}
-                )
-        return super().to_internal_value(data)
+class StrictInputSerializer(RejectUnknownFields, serializers.Serializer):
+    """Input only: every field is writable, so a read-only one sent in is unknown too."""
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -175,7 +167,7 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ActionItemSerializer(serializers.ModelSerializer):
+class ActionItemSerializer(RejectUnknownFields, serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(
         slug_field="username",
         queryset=User.objects.filter(is_active=True),

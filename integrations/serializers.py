@@ -1,13 +1,14 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from config.api import RejectUnknownFields
 from incidents.models import Severity
 from incidents.serializers import StrictCharField, StrictInputSerializer
 
 from .models import Integration
 
 
-class IntegrationSerializer(serializers.ModelSerializer):
+class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
     endpoint = serializers.SerializerMethodField()
 
     class Meta:

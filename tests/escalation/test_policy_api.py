@@ -2,7 +2,7 @@
 
 import pytest
 
-from escalation.models import EscalationPolicy
+from escalation.models import EscalationPolicy, Team
 
 URL = "/api/v1/escalation-policies/"
 
@@ -116,3 +116,21 @@ def test_editing_a_policy_replaces_its_levels(api, manager):
 def test_a_second_default_policy_is_refused(api, manager):
     response = api.as_user(manager).post(URL, POLICY | {"is_default": True}, format="json")
     assert response.status_code == 400 and "is_default" in response.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    "url, body",
+    [
+        (URL, POLICY | {"stop_when": "resolved"}),
+        (URL, POLICY | {"levels": [POLICY["levels"][0] | {"delay": 5}]}),
+        ("/api/v1/teams/", {"name": "noc", "name_ja": "NOC", "name_en": "NOC", "mail": "x@x.t"}),
+    ],
+    ids=["policy", "level", "team"],
+)
+def test_a_misspelt_field_is_400_and_creates_nothing(api, manager, url, body):
+    response = api.as_user(manager).post(url, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert not EscalationPolicy.objects.filter(name="security").exists()
+    assert not Team.objects.filter(name="noc").exists()

@@ -114,3 +114,15 @@ def test_the_admin_generate_action_writes_the_file(client, make_user, resolved, 
     )
     assert resolved.state == State.POSTMORTEM
     assert len(list(Path(settings.POSTMORTEM_DIR).glob(f"*-{resolved.key}-*.md"))) == 1
+
+
+def test_an_action_item_with_a_misspelt_field_is_400_and_not_added(api, operator, resolved):
+    response = api.as_user(operator).post(
+        f"/api/v1/incidents/{resolved.key}/action-items/",
+        {"title": "証明書の期限を監視する", "onwer": operator.username},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["onwer"]
+    assert not ActionItem.objects.exists()

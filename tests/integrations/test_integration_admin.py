@@ -62,3 +62,16 @@ def test_the_admin_shows_the_secret_once_with_a_ready_configuration(client, make
     assert integration.secret_hint in page
     change = client.get(f"/admin/integrations/integration/{integration.pk}/change/").content
     assert b"credentials: &lt;secret starting" in change
+
+
+def test_an_integration_with_a_misspelt_field_is_400_and_not_created(api, make_user):
+    client = api.as_user(make_user("managers"))
+    response = client.post(
+        "/api/v1/integrations/",
+        {"name": "prom", "kind": "alertmanager", "auto_resolv": False},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "auto_resolv" in response.json()["fields"]
+    assert not Integration.objects.filter(name="prom").exists()
