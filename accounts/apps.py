@@ -11,7 +11,9 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.models import Group, User
 
         from . import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from .models import Profile
 
         auditlog.register(User, exclude_fields=["password", "last_login"])
         auditlog.register(Group, m2m_fields={"permissions"})
         auditlog.register(User.groups.through)
+        auditlog.register(Profile)

@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import notice_language
 from incidents.models import ACTIVE_STATES, Category, Incident, Severity, State
 
 MAX_LEVEL = 4
@@ -74,7 +75,8 @@ class Team(models.Model):
         return f"{self.name_ja} / {self.name_en}"
 
     def recipients(self) -> list[dict[str, str]]:
-        """The team's address, then each member with an address, in the team's language."""
+        """The team's address, then each member with an address; members read their own
+        language when they chose one, the team's otherwise."""
         found = []
         if self.email:
             found.append({"address": self.email, "name": self.name_ja, "language": self.language})
@@ -82,7 +84,8 @@ class Team(models.Model):
         members = sorted(self.members.all(), key=lambda user: user.pk)
         for user in (u for u in members if u.is_active and u.email):
             name = user.get_full_name() or user.get_username()
-            found.append({"address": user.email, "name": name, "language": self.language})
+            language = notice_language(user, default=self.language)
+            found.append({"address": user.email, "name": name, "language": language})
         return found
 
 
@@ -146,7 +149,9 @@ class EscalationPolicy(models.Model):
 
     def snapshot(self) -> dict[str, Any]:
         """The policy as it is now, recipients resolved: what an incident escalates by."""
-        levels = self.levels.prefetch_related("teams__members", "users").order_by("number")
+        levels = self.levels.prefetch_related("teams__members__profile", "users__profile").order_by(
+            "number"
+        )
         return {
             "policy_id": self.pk,
             "name": self.name,
@@ -219,7 +224,9 @@ class EscalationLevel(models.Model):
         for user in self.users.all():
             if user.is_active and user.email:
                 name = user.get_full_name() or user.get_username()
-                found.append({"address": user.email, "name": name, "language": "ja"})
+                found.append(
+                    {"address": user.email, "name": name, "language": notice_language(user)}
+                )
         for address in self.emails or []:
             found.append({"address": address, "name": "", "language": "ja"})
         unique, seen = [], set()

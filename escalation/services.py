@@ -664,7 +664,9 @@ def report_daily_build(*, now: datetime | None = None) -> list[int]:
     period = local.replace(hour=9, minute=0, second=0, microsecond=0)
     if period > local:
         period -= timedelta(days=1)
-    teams = Team.objects.filter(name__in=settings.DAILY_REPORT_TEAMS)
+    teams = Team.objects.filter(name__in=settings.DAILY_REPORT_TEAMS).prefetch_related(
+        "members__profile"
+    )
     extra = [(r["address"], r["name"], r["language"]) for t in teams for r in t.recipients()]
     return _collect(
         kind=Notice.Kind.REPORT, delivery=Delivery.DAILY, period=period, extra_recipients=extra
