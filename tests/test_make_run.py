@@ -36,7 +36,8 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
         "HIKESHI_VAR_DIR": str(tmp_path / "var"),
         "DJANGO_SUPERUSER_PASSWORD": "smoke-test-password",
     }
-    log = (tmp_path / "run.log").open("w+")
+    log_path = tmp_path / "run.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         ["make", "run", f"PORT={port}"],
         cwd=ROOT,
@@ -56,8 +57,8 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
                 break
             except OSError:
                 time.sleep(0.5)
-        log.seek(0)
-        output = log.read()
+        # Read through a file of our own: `log` shares its offset with the running child.
+        output = log_path.read_text()
         assert body is not None, output[-3000:]
         assert status == 200 and body["status"] == "ok"
         assert f"http://127.0.0.1:{port}/admin/" in output
