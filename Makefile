@@ -19,6 +19,7 @@ setup: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_runbook_defaults
 	$(BIN)/python manage.py ensure_demo_admin
+	$(BIN)/python manage.py check_escalation
 
 run: setup
 	@echo ""

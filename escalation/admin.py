@@ -88,7 +88,15 @@ def _offset(seconds: int) -> str:
 
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "stop_on", "severities", "categories", "updated_at"]
+    list_display = [
+        "name",
+        "is_default",
+        "stop_on",
+        "severities",
+        "categories",
+        "unreached",
+        "updated_at",
+    ]
     list_filter = ["is_default", "stop_on"]
     search_fields = ["name", "description"]
     inlines = [LevelInline]
@@ -98,10 +106,26 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return [*self.fields, "simulation"] if obj else self.fields
 
+    @admin.display(description=_("reaches nobody"))
+    def unreached(self, obj):
+        levels = obj.unreached_levels()
+        if not levels:
+            return "—"
+        return format_html(
+            '<strong style="color:#ba2121">{}</strong>', ", ".join(f"L{n}" for n in levels)
+        )
+
     @admin.display(description=_("dry run (incident detected now, never resolved)"))
     def simulation(self, obj):
         """The planned timeline per severity, from the code that escalates for real."""
         parts = []
+        if levels := obj.unreached_levels():
+            parts.append(
+                format_html(
+                    '<p style="color:#ba2121"><strong>{}</strong></p>',
+                    selectors.unreached_warning(obj.name, levels),
+                )
+            )
         for severity in Severity.values:
             plan = selectors.policy_simulate(
                 policy=obj, severity=severity, category="system", detected_at=timezone.now()

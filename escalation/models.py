@@ -147,6 +147,11 @@ class EscalationPolicy(models.Model):
     def specificity(self) -> int:
         return bool(self.severities) + bool(self.categories)
 
+    def unreached_levels(self) -> list[int]:
+        """Levels that would notify nobody now (no team address, member or extra address):
+        an escalation that silently reaches no one is the failure this app exists to prevent."""
+        return [level["number"] for level in self.snapshot()["levels"] if not level["recipients"]]
+
     def snapshot(self) -> dict[str, Any]:
         """The policy as it is now, recipients resolved: what an incident escalates by."""
         levels = self.levels.prefetch_related("teams__members__profile", "users__profile").order_by(

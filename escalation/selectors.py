@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
 
 from incidents.models import Incident, Severity
 
@@ -42,6 +43,19 @@ def _planned(step: Step, detected_at: datetime, delivery: str, applies: bool) ->
         "emergency_contact": step.level["emergency_contact"],
         "policy_applies": applies,
     }
+
+
+def unreached_warning(policy_name: str, levels: list[int]) -> str:
+    return _(
+        "Policy %(policy)s: %(levels)s would notify nobody. Give the level's teams an e-mail "
+        "address (TEAM_*_EMAIL for the runbook's teams) or members, or add an address."
+    ) % {"policy": policy_name, "levels": ", ".join(f"L{n}" for n in levels)}
+
+
+def policies_unreached() -> list[str]:
+    """A warning per policy with a level that would notify nobody now."""
+    policies = EscalationPolicy.objects.order_by("name")
+    return [unreached_warning(p.name, levels) for p in policies if (levels := p.unreached_levels())]
 
 
 def postmortem_escalations(incident: Incident) -> dict[str, Any]:

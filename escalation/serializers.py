@@ -54,6 +54,11 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
         child=serializers.ChoiceField(Category.choices), required=False
     )
     levels = LevelSerializer(many=True)
+    unreached_levels = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text=_("Levels that would notify nobody now: give their teams an address or members."),
+    )
 
     class Meta:
         model = EscalationPolicy
@@ -66,6 +71,7 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
             "severities",
             "categories",
             "levels",
+            "unreached_levels",
             "updated_at",
         ]
         read_only_fields = ["id", "updated_at"]
