@@ -4,6 +4,9 @@ On PostgreSQL the rows travel as one array per column and land through
 `INSERT … SELECT … FROM unnest(…)`: a handful of parameters instead of one per value, which
 is where Django's `bulk_create` spends its time on large batches. Elsewhere (SQLite, the
 embedded default) it is `bulk_create`, which is fast enough there.
+
+The statement runs on the connection's own psycopg cursor, inside whatever transaction is
+open, but outside Django's query logging (`connection.queries`, assertNumQueries).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     )
     connection.ensure_connection()
     # A server-binding cursor: arrays go over the wire in binary, nothing is quoted in Python.
+    # RETURNING follows the insert's ORDER BY n, as bulk_create relies on for a VALUES list.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [_column(f, objs) for f in fields])
         ids = [row[0] for row in cursor.fetchall()]
