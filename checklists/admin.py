@@ -9,10 +9,18 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from config.admin import ViewOnly
 from incidents.services import ActionNotAllowed
 
 from . import selectors, services
-from .models import ChecklistRun, ChecklistTemplate, KnownProblem, RunItem, TemplateItem
+from .models import (
+    CONTENT_FIELDS,
+    ChecklistRun,
+    ChecklistTemplate,
+    KnownProblem,
+    RunItem,
+    TemplateItem,
+)
 
 STATUS_MARKS = {RunItem.Status.OPEN: "☐", RunItem.Status.DONE: "☑", RunItem.Status.SKIPPED: "⤼"}
 
@@ -89,16 +97,7 @@ def items_panel(run: ChecklistRun, request) -> str:
 class TemplateItemInline(admin.TabularInline):
     model = TemplateItem
     extra = 0
-    fields = [
-        "position",
-        "text_ja",
-        "text_en",
-        "required",
-        "command",
-        "command_language",
-        "help_ja",
-        "help_en",
-    ]
+    fields = CONTENT_FIELDS
 
 
 @admin.register(ChecklistTemplate)
@@ -199,7 +198,7 @@ class ChecklistRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(target)
 
 
-class IncidentChecklistInline(admin.StackedInline):
+class IncidentChecklistInline(ViewOnly, admin.StackedInline):
     """For the incident page: its checklist runs with tick boxes (add to IncidentAdmin.inlines)."""
 
     model = ChecklistRun
@@ -225,12 +224,6 @@ class IncidentChecklistInline(admin.StackedInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("checklists.view_checklistrun")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(KnownProblem)

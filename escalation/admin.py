@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from config.admin import ReadOnlyInline, ViewOnly, refusal_text
 from incidents.models import Incident, Severity
 from incidents.services import ActionNotAllowed
 
@@ -134,22 +135,13 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
         return format_html_join("", "{}", ((p,) for p in parts))
 
 
-class EscalationInline(admin.TabularInline):
+class EscalationInline(ReadOnlyInline):
     """The incident's escalation history: what fired, when, for whom."""
 
     model = Escalation
-    extra = 0
-    can_delete = False
     fields = ["level", "name", "deadline", "fired_at", "reason", "actor", "note", "recipients"]
-    readonly_fields = fields
     ordering = ["level"]
     verbose_name_plural = _("escalation history")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class IncidentEscalationMixin:
@@ -199,8 +191,7 @@ class IncidentEscalationMixin:
                 reason=request.POST.get("escalate_reason", ""),
             )
         except (ActionNotAllowed, PermissionDenied, ValidationError) as err:
-            text = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
-            self.message_user(request, text or _("Not allowed."), messages.ERROR)
+            self.message_user(request, refusal_text(err), messages.ERROR)
         else:
             self.message_user(
                 request,
@@ -211,20 +202,11 @@ class IncidentEscalationMixin:
 
 
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
+class EscalationAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["incident", "level", "name", "deadline", "fired_at", "reason", "severity"]
     list_filter = ["level", "reason", "severity", "fired_at"]
     list_select_related = ["incident"]
     raw_id_fields = ["incident"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notice)

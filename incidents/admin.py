@@ -13,6 +13,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
+from config.admin import ReadOnlyInline, ViewOnly, refusal_text
 from escalation.admin import EscalationInline, IncidentEscalationMixin
 
 from . import postmortems, services
@@ -42,22 +43,6 @@ def badge(text, colour):
         colour,
         text,
     )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """Records written by services (timeline, alerts): shown, never edited here."""
-
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class TimelineInline(ReadOnlyInline):
@@ -257,8 +242,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
                 incident=obj, action=transition_name, actor=request.user, **(kwargs or {})
             )
         except (services.ActionNotAllowed, PermissionDenied, ValidationError) as err:
-            message = "; ".join(err.messages) if isinstance(err, ValidationError) else str(err)
-            self.message_user(request, message or _("Not allowed."), messages.ERROR)
+            self.message_user(request, refusal_text(err), messages.ERROR)
             return False
         self.message_user(
             request,
@@ -295,20 +279,11 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(admin.ModelAdmin):
+class TimelineEventAdmin(ViewOnly, admin.ModelAdmin):
     list_display = ["at", "incident", "kind", "actor", "message"]
     list_filter = ["kind", "at"]
     search_fields = ["message"]
     list_select_related = ["incident", "actor"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ActionItem)

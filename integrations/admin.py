@@ -53,9 +53,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("endpoint"))
     def endpoint(self, obj):
-        from django.conf import settings
-
-        return settings.SITE_URL + obj.endpoint_path()
+        return obj.endpoint_url()
 
     @admin.display(description=_("configuration"))
     def configuration(self, obj):

@@ -97,6 +97,9 @@ class Integration(models.Model):
             self.Kind.GENERIC: "/api/v1/alerts/",
         }[self.kind]
 
+    def endpoint_url(self) -> str:
+        return settings.SITE_URL + self.endpoint_path()
+
     def severity_for(self, labels: dict) -> str:
         """Runbook level: the `priority` label, else the mapped `severity`, else the default."""
         priority = str(labels.get("priority", "")).upper()

@@ -31,9 +31,7 @@ class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "secret_hint", "endpoint", "created_at"]
 
     def get_endpoint(self, integration) -> str:
-        from django.conf import settings
-
-        return settings.SITE_URL + integration.endpoint_path()
+        return integration.endpoint_url()
 
     def validate_severity_mapping(self, value):
         if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
