@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from config.bulk import bulk_insert
 from escalation.services import notice_message_queue
 from incidents.models import Incident, TimelineEvent
-from incidents.services import ActionNotAllowed, timeline_record
+from incidents.services import ActionNotAllowed, require_permission, timeline_record
 
 from . import selectors
 from .models import (
@@ -116,10 +116,7 @@ def maintenance_runs_create(*, key: str, at: datetime | None = None) -> Checklis
 
 
 def _lock_item(item: RunItem, action: str, actor: AbstractBaseUser) -> RunItem:
-    if not actor.has_perm(TICK_PERMISSION):
-        raise PermissionDenied(
-            _("You do not have permission: %(perm)s") % {"perm": TICK_PERMISSION}
-        )
+    require_permission(actor, TICK_PERMISSION)
     # Lock the run: completion is decided over all its items.
     run = (
         ChecklistRun.objects.select_for_update(of=("self",))

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
@@ -28,7 +28,12 @@ from django.utils.translation import gettext as _
 
 from config.bulk import bulk_insert
 from incidents.models import JST, Incident, TimelineEvent
-from incidents.services import ActionNotAllowed, timeline_record
+from incidents.services import (
+    ActionNotAllowed,
+    incident_lock,
+    require_permission,
+    timeline_record,
+)
 
 from .models import (
     Delivery,
@@ -416,13 +421,10 @@ def incident_escalate(
     *, incident: Incident, actor: AbstractBaseUser, reason: str
 ) -> list[Escalation]:
     """Move to the next level now, whatever its condition (the runbook's "by hand")."""
-    if not actor.has_perm(ESCALATE_PERMISSION):
-        raise PermissionDenied(
-            _("You do not have permission: %(perm)s") % {"perm": ESCALATE_PERMISSION}
-        )
+    require_permission(actor, ESCALATE_PERMISSION)
     if not reason.strip():
         raise ValidationError({"reason": [_("A reason is required to escalate.")]})
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    incident = incident_lock(incident)
     if escalation_stopped(incident) or not (incident.policy_snapshot or {}).get("levels"):
         raise ActionNotAllowed(action="escalate", state=incident.state, allowed=[])
     batch = _Batch(now=timezone.now())

@@ -32,6 +32,7 @@ from .models import (
     State,
     TimelineEvent,
 )
+from .selectors import incident_timeline
 
 # Other apps add report sections (escalation history, checklists): each returns context.
 report_context_providers: list[Callable[[Incident], dict[str, Any]]] = []
@@ -103,7 +104,7 @@ def report_context(incident: Incident) -> dict[str, Any]:
         .prefetch_related("alerts__integration")
         .get(pk=incident.pk)
     )
-    events = list(incident.timeline.select_related("actor").order_by("at", "pk"))
+    events = list(incident_timeline(incident))
     postmortem = Postmortem.objects.filter(incident=incident).first() or Postmortem(
         incident=incident
     )
@@ -113,10 +114,8 @@ def report_context(incident: Incident) -> dict[str, Any]:
         "postmortem": postmortem,
         "severity_meaning": Severity(incident.severity).meaning,
         "events": events,
-        "alerts": list(incident.alerts.order_by("first_received_at", "pk")),
-        "action_items": list(
-            incident.action_items.select_related("owner").order_by("due_date", "pk")
-        ),
+        "alerts": list(incident.alerts.all()),  # prefetched, in the model's order
+        "action_items": list(incident.action_items.select_related("owner")),
         "time_to_acknowledge": incident.acknowledged_at - incident.detected_at
         if incident.acknowledged_at
         else None,

@@ -50,7 +50,8 @@ class ActionNotAllowed(Exception):
         super().__init__(message)
 
 
-def _require(actor: AbstractBaseUser, perm: str) -> None:
+def require_permission(actor: AbstractBaseUser, perm: str) -> None:
+    """Every service checks its permission itself: admin, API, chat and tasks alike."""
     if not actor.has_perm(perm):
         raise PermissionDenied(_("You do not have permission: %(perm)s") % {"perm": perm})
 
@@ -80,7 +81,7 @@ def incident_allowed_actions(*, incident: Incident, user: AbstractBaseUser) -> l
     return [a.value for a in Action if a.value in available]
 
 
-def _lock(incident: Incident) -> Incident:
+def incident_lock(incident: Incident) -> Incident:
     # One writer per incident at a time; the loser sees the winner's state and gets a 409.
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -105,7 +106,7 @@ def incident_declare(
     extra: dict[str, Any] | None = None,
 ) -> Incident:
     """Open an incident (障害検知) and start its clock; `extra` is passed to receivers."""
-    _require(actor, "incidents.add_incident")
+    require_permission(actor, "incidents.add_incident")
     _check_detected_at(detected_at)
     incident = Incident(
         title=title,
@@ -162,10 +163,10 @@ def incident_transition(
     """Apply a lifecycle action for `actor` and record it on the timeline."""
     if action not in Action.values:
         raise ValidationError({"action": [_("Unknown action.")]})
-    _require(actor, f"incidents.{action}_incident")
+    require_permission(actor, f"incidents.{action}_incident")
     if action == Action.DISMISS and not reason.strip():
         raise ValidationError({"reason": [_("A reason is required to dismiss an incident.")]})
-    incident = _lock(incident)
+    incident = incident_lock(incident)
     method = getattr(incident, action)
     if not can_proceed(method, check_conditions=False):
         raise ActionNotAllowed(
@@ -213,10 +214,10 @@ def incident_transition(
 def incident_change_severity(
     *, incident: Incident, severity: str, actor: AbstractBaseUser, note: str = ""
 ) -> Incident:
-    _require(actor, "incidents.change_incident")
+    require_permission(actor, "incidents.change_incident")
     if severity not in Severity.values:
         raise ValidationError({"severity": [_("Unknown severity.")]})
-    incident = _lock(incident)
+    incident = incident_lock(incident)
     previous = incident.severity
     if previous == severity:
         return incident
@@ -239,10 +240,10 @@ def incident_change_severity(
 def incident_assign_commander(
     *, incident: Incident, commander: AbstractBaseUser | None, actor: AbstractBaseUser
 ) -> Incident:
-    _require(actor, "incidents.change_incident")
+    require_permission(actor, "incidents.change_incident")
     if commander is not None and not commander.is_active:
         raise ValidationError({"commander": [_("The commander must be an active user.")]})
-    incident = _lock(incident)
+    incident = incident_lock(incident)
     previous = incident.commander
     if previous == commander:
         return incident
@@ -263,7 +264,7 @@ def incident_assign_commander(
 @transaction.atomic
 def incident_update(*, incident: Incident, actor: AbstractBaseUser, **changes: Any) -> Incident:
     """Edit details; severity and commander go through their own services and events."""
-    _require(actor, "incidents.change_incident")
+    require_permission(actor, "incidents.change_incident")
     if "severity" in changes:
         incident = incident_change_severity(
             incident=incident, severity=changes.pop("severity"), actor=actor
@@ -277,7 +278,7 @@ def incident_update(*, incident: Incident, actor: AbstractBaseUser, **changes: A
         raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
     if "detected_at" in changes:
         _check_detected_at(changes["detected_at"])
-    incident = _lock(incident)
+    incident = incident_lock(incident)
     diff = {}
     for name, value in changes.items():
         before = getattr(incident, name)
@@ -307,7 +308,7 @@ def _jsonable(value: Any) -> Any:
 def incident_add_note(
     *, incident: Incident, actor: AbstractBaseUser, message: str
 ) -> TimelineEvent:
-    _require(actor, "incidents.add_note")
+    require_permission(actor, "incidents.add_note")
     if not message.strip():
         raise ValidationError({"message": [_("A note cannot be empty.")]})
     return timeline_record(
