@@ -120,7 +120,8 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
     def simulation(self, obj):
         """The planned timeline per severity, from the code that escalates for real."""
         parts = []
-        if levels := obj.unreached_levels():
+        snapshot = obj.snapshot()
+        if levels := obj.unreached_levels(snapshot):
             parts.append(
                 format_html(
                     '<p style="color:#ba2121"><strong>{}</strong></p>',
@@ -129,7 +130,11 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
             )
         for severity in Severity.values:
             plan = selectors.policy_simulate(
-                policy=obj, severity=severity, category="system", detected_at=timezone.now()
+                policy=obj,
+                severity=severity,
+                category="system",
+                detected_at=timezone.now(),
+                snapshot=snapshot,
             )
             parts.append(format_html("<h4>{}</h4>{}", severity, plan_table(plan)))
         return format_html_join("", "{}", ((p,) for p in parts))

@@ -54,6 +54,18 @@ def severity_reaches(severity: str, minimum: str | None) -> bool:
     return minimum is None or Severity(severity).rank <= Severity(minimum).rank
 
 
+def person_recipient(user, default_language: str = "ja") -> dict[str, str] | None:
+    """A user as a notice recipient; None when they cannot receive mail."""
+    if not (user.is_active and user.email):
+        return None
+    name = user.get_full_name() or user.get_username()
+    return {
+        "address": user.email,
+        "name": name,
+        "language": notice_language(user, default=default_language),
+    }
+
+
 class Team(models.Model):
     name = models.SlugField(_("name"), max_length=50, unique=True)
     name_ja = models.CharField(_("name (Japanese)"), max_length=100)
@@ -82,11 +94,8 @@ class Team(models.Model):
             found.append({"address": self.email, "name": self.name_ja, "language": self.language})
         # .all() and filtering here use the policy snapshot's prefetch instead of a query a team.
         members = sorted(self.members.all(), key=lambda user: user.pk)
-        for user in (u for u in members if u.is_active and u.email):
-            name = user.get_full_name() or user.get_username()
-            language = notice_language(user, default=self.language)
-            found.append({"address": user.email, "name": name, "language": language})
-        return found
+        people = (person_recipient(user, self.language) for user in members)
+        return found + [person for person in people if person]
 
 
 class StopOn(models.TextChoices):
@@ -147,10 +156,11 @@ class EscalationPolicy(models.Model):
     def specificity(self) -> int:
         return bool(self.severities) + bool(self.categories)
 
-    def unreached_levels(self) -> list[int]:
+    def unreached_levels(self, snapshot: dict[str, Any] | None = None) -> list[int]:
         """Levels that would notify nobody now (no team address, member or extra address):
         an escalation that silently reaches no one is the failure this app exists to prevent."""
-        return [level["number"] for level in self.snapshot()["levels"] if not level["recipients"]]
+        levels = (snapshot or self.snapshot())["levels"]
+        return [level["number"] for level in levels if not level["recipients"]]
 
     def snapshot(self) -> dict[str, Any]:
         """The policy as it is now, recipients resolved: what an incident escalates by."""
@@ -226,12 +236,7 @@ class EscalationLevel(models.Model):
         found: list[dict[str, str]] = []
         for team in self.teams.all():
             found.extend(team.recipients())
-        for user in self.users.all():
-            if user.is_active and user.email:
-                name = user.get_full_name() or user.get_username()
-                found.append(
-                    {"address": user.email, "name": name, "language": notice_language(user)}
-                )
+        found.extend(filter(None, map(person_recipient, self.users.all())))
         for address in self.emails or []:
             found.append({"address": address, "name": "", "language": "ja"})
         unique, seen = [], set()

@@ -19,10 +19,16 @@ def incident_escalations(incident: Incident) -> QuerySet[Escalation]:
 
 
 def policy_simulate(
-    *, policy: EscalationPolicy, severity: str, category: str, detected_at: datetime
+    *,
+    policy: EscalationPolicy,
+    severity: str,
+    category: str,
+    detected_at: datetime,
+    snapshot: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The dry run: the same plan functions the sweeper uses, on a fresh snapshot."""
-    snapshot = policy.snapshot()
+    """The dry run: the same plan functions the sweeper uses, on a fresh snapshot (or the
+    one the caller just took, when it simulates several severities)."""
+    snapshot = snapshot or policy.snapshot()
     delivery = delivery_for(severity)
     applies = policy.applies_to(severity=severity, category=category)
     return [

@@ -276,7 +276,7 @@ class _Batch:
             notice.escalation = escalation
         notices = bulk_insert([n for _e, n in self.notices])
         bulk_insert(self.events)
-        _send_after_commit([n.pk for n in notices if n.delivery == Delivery.IMMEDIATE])
+        _send_after_commit([n.pk for n in notices if n.is_sendable])
         for incident_id, deadline in self.eta:
             _schedule_eta(incident_id, deadline, self.now)
 
@@ -444,7 +444,7 @@ def _claim_notices(*, now: datetime, ids: list[int] | None, limit: int) -> list[
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     where = (
         "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        " AND (kind <> 'notice' OR delivery = 'immediate')"
+        " AND (kind <> 'notice' OR delivery = 'immediate')"  # Notice.is_sendable
     )
     params: list[object] = [now]
     if ids is not None:
