@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import ViewOnly
+from config.admin import ViewOnly, refusal_text
 from incidents.services import ActionNotAllowed
 
 from . import selectors, services
@@ -116,16 +116,32 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", _("Overdue")), ("no", _("Not overdue"))]
 
     def queryset(self, request, queryset):
-        overdue = {"completed_at__isnull": True, "due_at__lte": timezone.now()}
+        overdue = ChecklistRun.overdue_q(timezone.now())
         if self.value() == "yes":
-            return queryset.filter(**overdue)
+            return queryset.filter(overdue)
         if self.value() == "no":
-            return queryset.exclude(**overdue)
+            return queryset.exclude(overdue)
         return queryset
 
 
+class RunPanel:
+    """A run's progress bar and tick boxes, for the run's own page and the incident's."""
+
+    def get_queryset(self, request):
+        self.request = request  # the checklist panel needs the user
+        return selectors.runs_with_items()
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return progress_bar(obj)
+
+    @admin.display(description=_("checklist"))
+    def checklist(self, obj):
+        return items_panel(obj, getattr(self, "request", None))
+
+
 @admin.register(ChecklistRun)
-class ChecklistRunAdmin(admin.ModelAdmin):
+class ChecklistRunAdmin(RunPanel, admin.ModelAdmin):
     list_display = ["__str__", "kind", "incident", "due_at", "progress", "overdue", "completed_at"]
     list_filter = ["kind", OverdueFilter]
     date_hierarchy = "created_at"
@@ -142,21 +158,9 @@ class ChecklistRunAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def get_queryset(self, request):
-        self.request = request  # the checklist panel needs the user
-        return selectors.runs_with_items()
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj):
-        return progress_bar(obj)
-
     @admin.display(description=_("overdue"), boolean=True)
     def overdue(self, obj):
         return obj.is_overdue()
-
-    @admin.display(description=_("checklist"))
-    def checklist(self, obj):
-        return items_panel(obj, getattr(self, "request", None))
 
     def has_add_permission(self, request):
         return False  # runs come from incidents and the schedule
@@ -177,7 +181,7 @@ class ChecklistRunAdmin(admin.ModelAdmin):
     def item_action(self, request, item_id, action):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        item = get_object_or_404(RunItem, pk=item_id)
+        item = get_object_or_404(RunItem.objects.select_related("run"), pk=item_id)
         try:
             if action == "done":
                 services.run_item_tick(item=item, actor=request.user)
@@ -188,17 +192,15 @@ class ChecklistRunAdmin(admin.ModelAdmin):
                 services.run_item_skip(item=item, actor=request.user, reason=reason)
             else:
                 return HttpResponseNotAllowed(["POST"])
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        except (PermissionDenied, ActionNotAllowed) as exc:
-            messages.error(request, str(exc) or _("Your role may not do this."))
+        except (ValidationError, PermissionDenied, ActionNotAllowed) as err:
+            messages.error(request, refusal_text(err))
         target = request.GET.get("next", "")
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-            target = reverse("admin:checklists_checklistrun_change", args=[item.run_id])
+            target = item.run.get_admin_url()
         return HttpResponseRedirect(target)
 
 
-class IncidentChecklistInline(ViewOnly, admin.StackedInline):
+class IncidentChecklistInline(RunPanel, ViewOnly, admin.StackedInline):
     """For the incident page: its checklist runs with tick boxes (add to IncidentAdmin.inlines)."""
 
     model = ChecklistRun
@@ -211,16 +213,7 @@ class IncidentChecklistInline(ViewOnly, admin.StackedInline):
     verbose_name_plural = _("checklists")
 
     def get_queryset(self, request):
-        self.request = request
-        return selectors.runs_with_items().order_by("pk")
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj):
-        return progress_bar(obj)
-
-    @admin.display(description=_("checklist"))
-    def checklist(self, obj):
-        return items_panel(obj, getattr(self, "request", None))
+        return super().get_queryset(request).order_by("pk")
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("checklists.view_checklistrun")

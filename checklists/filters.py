@@ -1,5 +1,4 @@
 import django_filters
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,5 +27,5 @@ class ChecklistRunFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        overdue = Q(completed_at__isnull=True, due_at__lte=timezone.now())
+        overdue = ChecklistRun.overdue_q(timezone.now())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)

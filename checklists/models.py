@@ -243,6 +243,16 @@ class ChecklistRun(models.Model):
         now = now or timezone.now()
         return self.completed_at is None and self.due_at is not None and self.due_at <= now
 
+    @staticmethod
+    def overdue_q(now: datetime) -> Q:
+        """`is_overdue` as a query condition (admin and API filters, the overdue sweep)."""
+        return Q(completed_at__isnull=True, due_at__lte=now)
+
+    def get_admin_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("admin:checklists_checklistrun_change", args=[self.pk])
+
     def is_closed(self, now: datetime | None = None) -> bool:
         """Closed runs are history: their incident is closed, or their period ended complete."""
         from incidents.models import State

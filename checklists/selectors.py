@@ -39,7 +39,7 @@ def incident_missing_items(incident: Incident) -> list[str]:
 
 def runs_overdue_unnotified(*, now: datetime) -> QuerySet[ChecklistRun]:
     return ChecklistRun.objects.filter(
-        completed_at__isnull=True, overdue_notified_at__isnull=True, due_at__lte=now
+        ChecklistRun.overdue_q(now), overdue_notified_at__isnull=True
     ).order_by("due_at", "pk")
 
 

@@ -208,6 +208,7 @@ def checklist_runs_mark_overdue(*, now: datetime | None = None) -> list[Checklis
     """Claim each newly overdue run once (compare-and-set) and queue its notice."""
     now = now or timezone.now()
     claimed = []
+    recipients = selectors.operations_team_addresses()
     for run in selectors.runs_overdue_unnotified(now=now):
         with transaction.atomic():
             # Only the worker whose UPDATE changed the row sends: no double notice.
@@ -215,14 +216,13 @@ def checklist_runs_mark_overdue(*, now: datetime | None = None) -> list[Checklis
                 pk=run.pk, overdue_notified_at__isnull=True, completed_at__isnull=True
             ).update(overdue_notified_at=now)
             if won:
-                overdue_notice_queue(run=run)
+                overdue_notice_queue(run=run, recipients=recipients)
                 claimed.append(run)
     return claimed
 
 
-def overdue_notice_queue(*, run: ChecklistRun) -> None:
+def overdue_notice_queue(*, run: ChecklistRun, recipients: list[str]) -> None:
     """Tell the operations team a run is overdue, through the notice outbox (with retries)."""
-    recipients = selectors.operations_team_addresses()
     if not recipients:
         return
     due = timezone.localtime(run.due_at).strftime("%Y-%m-%d %H:%M")
@@ -231,11 +231,5 @@ def overdue_notice_queue(*, run: ChecklistRun) -> None:
             recipients=recipients,
             subject=_("[Hikeshi] Overdue checklist: %(name)s") % {"name": run.name},
             text=_("%(name)s was due at %(due)s and is not complete.\n%(url)s")
-            % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run_admin_path(run)}"},
+            % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run.get_admin_url()}"},
         )
-
-
-def run_admin_path(run: ChecklistRun) -> str:
-    from django.urls import reverse
-
-    return reverse("admin:checklists_checklistrun_change", args=[run.pk])
