@@ -2,12 +2,12 @@
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, permissions, viewsets
+from rest_framework import generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import ERROR, ERRORS, AuditedAPIMixin
+from config.api import ERROR, ERRORS, AuditedAPIMixin, HasRequiredPermission
 from incidents.selectors import incident_by_key
 
 from . import selectors, services
@@ -26,20 +26,13 @@ KEY = OpenApiParameter(
 )
 
 
-class HasPermission(permissions.BasePermission):
-    """Reading needs the view's `required_permission`; writes are checked again by services."""
-
-    def has_permission(self, request, view):
-        return request.user.is_authenticated and request.user.has_perm(view.required_permission)
-
-
 class ChecklistRunViewSet(
     AuditedAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Checklist runs: `?kind=daily&due=today&overdue=true`."""
 
     serializer_class = ChecklistRunSerializer
-    permission_classes = [HasPermission]
+    permission_classes = [HasRequiredPermission]
     required_permission = "checklists.view_checklistrun"
     filterset_class = ChecklistRunFilter
     ordering_fields = ["due_at", "created_at", "id"]
@@ -50,7 +43,7 @@ class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
     """Tick (`done`), untick (`undo`) or `skip` (with a reason) one item of a run."""
 
     serializer_class = RunItemSerializer
-    permission_classes = [HasPermission]
+    permission_classes = [HasRequiredPermission]
     required_permission = "checklists.view_runitem"
     queryset = RunItem.objects.select_related("by")
 
@@ -82,7 +75,7 @@ class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
 
 
 class _IncidentScoped(AuditedAPIMixin, generics.GenericAPIView):
-    permission_classes = [HasPermission]
+    permission_classes = [HasRequiredPermission]
     pagination_class = None
 
     def get_incident(self):

@@ -22,6 +22,14 @@ ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detai
 ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
 
 
+class HasRequiredPermission(permissions.BasePermission):
+    """The view's `required_permission`, for views that are not about one model's rows;
+    writes are checked again by the services."""
+
+    def has_permission(self, request, view):
+        return request.user.is_authenticated and request.user.has_perm(view.required_permission)
+
+
 class ViewModelPermissions(permissions.DjangoModelPermissions):
     """Django's model permissions, with reading needing `view_*` too (configuration data)."""
 

@@ -1,15 +1,12 @@
-import uuid
-
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import AuditedAPIMixin, ViewModelPermissions
+from config.api import AuditedAPIMixin, HasRequiredPermission, ViewModelPermissions
 from incidents.serializers import IncidentSerializer
-from incidents.services import AlertEvent
 
-from . import services
+from . import parsers, services
 from .models import Integration
 from .serializers import GenericAlertSerializer, IntegrationCreatedSerializer, IntegrationSerializer
 
@@ -35,33 +32,17 @@ class IntegrationViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class CanDeclare(permissions.BasePermission):
-    def has_permission(self, request, view):
-        return request.user.is_authenticated and request.user.has_perm("incidents.add_incident")
-
-
 class GenericAlertView(AuditedAPIMixin, APIView):
     """Plain JSON alerts for scripts, deduplicated by `dedup_key` like any integration."""
 
-    permission_classes = [CanDeclare]
+    permission_classes = [HasRequiredPermission]
+    required_permission = "incidents.add_incident"
 
     @extend_schema(request=GenericAlertSerializer, responses={202: IncidentSerializer})
     def post(self, request):
         data = GenericAlertSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        alert = data.validated_data
-        key = alert.get("dedup_key") or uuid.uuid4().hex
-        event = AlertEvent(
-            key=key,
-            fingerprint=key,
-            firing=alert["status"] == "firing",
-            title=alert["title"],
-            severity=alert["severity"],
-            source=alert.get("source", ""),
-            service=alert.get("service", ""),
-            annotations={str(k): str(v) for k, v in alert.get("details", {}).items()},
-            raw=request.data,
-        )
+        event = parsers.generic_alert_event(data.validated_data, raw=request.data)
         incidents = services.alerts_ingest(
             integration=services.integration_builtin_api(), events=[event], actor=request.user
         )

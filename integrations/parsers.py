@@ -167,6 +167,22 @@ def pagerduty_event(body) -> dict:
     return body
 
 
+def generic_alert_event(alert: dict, *, raw) -> AlertEvent:
+    """`POST /api/v1/alerts/`, already validated by its serializer."""
+    key = alert.get("dedup_key") or uuid.uuid4().hex
+    return AlertEvent(
+        key=key,
+        fingerprint=key,
+        firing=alert["status"] == "firing",
+        title=alert["title"],
+        severity=alert["severity"],
+        source=alert.get("source", ""),
+        service=alert.get("service", ""),
+        annotations={str(k): str(v) for k, v in alert.get("details", {}).items()},
+        raw=raw,
+    )
+
+
 def pagerduty_alert_event(integration: Integration, body: dict) -> AlertEvent:
     payload = body["payload"]
     labels = {

@@ -108,10 +108,18 @@ def alerts_ingest(*, integration: Integration, events: list[AlertEvent], actor=N
 
 
 @transaction.atomic
-def pagerduty_act(*, integration: Integration, dedup_key: str, action: str, event=None):
-    """PagerDuty `acknowledge` / `resolve`: act on the incident open under the dedup key."""
-    if action == "resolve" and event is not None:
-        alert_receive(integration=integration, event=event, actor=integration.user)
+def pagerduty_act(*, integration: Integration, dedup_key: str, action: str):
+    """PagerDuty `acknowledge` / `resolve`: act on the incident open under the dedup key; a
+    resolve is also the alert's resolution."""
+    if action == "resolve":
+        resolved = AlertEvent(
+            key=dedup_key,
+            fingerprint=dedup_key,
+            firing=False,
+            title="",
+            severity=integration.default_severity,
+        )
+        alert_receive(integration=integration, event=resolved, actor=integration.user)
     lifecycle = Action.ACKNOWLEDGE if action == "acknowledge" else Action.RESOLVE
     return alert_key_act(
         integration=integration, key=dedup_key, action=lifecycle, actor=integration.user

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 
 from config.api import error_body
-from incidents.services import ActionNotAllowed, AlertEvent
+from incidents.services import ActionNotAllowed
 
 from . import parsers, services
 from .models import Integration
@@ -58,11 +58,15 @@ def _json(request):
         return None
 
 
-def _error(status: int, code: str, detail: str, fields=None, **headers) -> JsonResponse:
-    response = JsonResponse(error_body(code, detail, fields), status=status)
+def _respond(body: dict, status: int, **headers) -> JsonResponse:
+    response = JsonResponse(body, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+def _error(status: int, code: str, detail: str, fields=None, **headers) -> JsonResponse:
+    return _respond(error_body(code, detail, fields), status, **headers)
 
 
 def _webhook(request, kinds: tuple[str, ...], verify=None) -> JsonResponse:
@@ -111,11 +115,15 @@ def grafana(request):
     return _webhook(request, (Integration.Kind.GRAFANA,), verify=_grafana_signature_ok)
 
 
+def _pagerduty_answer(
+    status: int, message: str, errors=(), kind: str = "invalid event", **headers
+) -> JsonResponse:
+    """An answer in PagerDuty's own shape: its clients read `status` and `errors`."""
+    return _respond({"status": kind, "message": message, "errors": list(errors)}, status, **headers)
+
+
 def _pagerduty_invalid(errors: list[str]) -> JsonResponse:
-    return JsonResponse(
-        {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
-        status=400,
-    )
+    return _pagerduty_answer(400, "Event object is invalid", errors)
 
 
 @csrf_exempt
@@ -123,10 +131,7 @@ def _pagerduty_invalid(errors: list[str]) -> JsonResponse:
 def pagerduty_enqueue(request):
     """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
     if _too_large(request, PAGERDUTY_MAX_BYTES):
-        return JsonResponse(
-            {"status": "invalid event", "message": "Request entity too large", "errors": []},
-            status=413,
-        )
+        return _pagerduty_answer(413, "Request entity too large")
     body = _json(request)
     if body is None:
         return _pagerduty_invalid(["Event object is not valid JSON"])
@@ -138,40 +143,21 @@ def pagerduty_enqueue(request):
         body["routing_key"], kinds=(Integration.Kind.PAGERDUTY,)
     )
     if integration is None:
-        return JsonResponse(
-            {"status": "invalid event", "message": "Invalid routing key", "errors": []},
-            status=401,
-        )
+        return _pagerduty_answer(401, "Invalid routing key")
     if wait := _throttled(request, integration):
-        response = JsonResponse(
-            {
-                "status": "throttle event",
-                "message": "Requests for this service are arriving "
-                "too quickly. Please retry later.",
-                "errors": [],
-            },
-            status=429,
+        return _pagerduty_answer(
+            429,
+            "Requests for this service are arriving too quickly. Please retry later.",
+            kind="throttle event",
+            Retry_After=str(wait),
         )
-        response["Retry-After"] = str(wait)
-        return response
     action, dedup_key = body["event_action"], body["dedup_key"]
     try:
         if action == "trigger":
             event = parsers.pagerduty_alert_event(integration, body)
             services.alerts_ingest(integration=integration, events=[event])
         else:
-            resolved = None
-            if action == "resolve":
-                resolved = AlertEvent(
-                    key=dedup_key,
-                    fingerprint=dedup_key,
-                    firing=False,
-                    title="",
-                    severity=integration.default_severity,
-                )
-            services.pagerduty_act(
-                integration=integration, dedup_key=dedup_key, action=action, event=resolved
-            )
+            services.pagerduty_act(integration=integration, dedup_key=dedup_key, action=action)
     except ActionNotAllowed:
         pass  # already past that state: PagerDuty accepts such events silently too
     return JsonResponse(
