@@ -81,9 +81,10 @@ class IntegrationAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description=_("Issue a new secret (the old one stops working)"))
+    @admin.action(
+        description=_("Issue a new secret (the old one stops working)"), permissions=["change"]
+    )
     def rotate_secret(self, request, queryset):
         for integration in queryset:
-            self._show_secret(
-                request, integration, services.integration_rotate_secret(integration=integration)
-            )
+            secret = services.integration_rotate_secret(integration=integration, actor=request.user)
+            self._show_secret(request, integration, secret)

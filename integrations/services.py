@@ -66,7 +66,12 @@ def integration_create(
 
 
 @transaction.atomic
-def integration_rotate_secret(*, integration: Integration) -> str:
+def integration_rotate_secret(
+    *, integration: Integration, actor: AbstractBaseUser | None = None
+) -> str:
+    """A new secret, shown this once; the old one stops working. `actor` None: a command."""
+    if actor is not None and not actor.has_perm("integrations.change_integration"):
+        raise PermissionDenied
     secret = _new_secret(integration.kind)
     integration.secret_hash = hash_secret(secret)
     integration.secret_hint = secret[:6]

@@ -2,9 +2,13 @@
 
 import io
 
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
 from integrations.models import Integration, hash_secret
+from integrations.services import integration_create, integration_rotate_secret
 
 
 def test_managers_create_an_integration_through_the_api_and_see_the_secret_once(api, make_user):
@@ -75,3 +79,28 @@ def test_an_integration_with_a_misspelt_field_is_400_and_not_created(api, make_u
     assert response.status_code == 400
     assert "auto_resolv" in response.json()["fields"]
     assert not Integration.objects.filter(name="prom").exists()
+
+
+def test_only_those_who_may_change_an_integration_can_rotate_its_secret(client, make_user):
+    integration, _secret = integration_create(name="prom", kind="alertmanager")
+    before = integration.secret_hash
+    viewer = make_user()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_integration"))
+    client.force_login(viewer)
+
+    client.post(
+        "/admin/integrations/integration/",
+        {"action": "rotate_secret", "_selected_action": [integration.pk]},
+    )
+    integration.refresh_from_db()
+    assert integration.secret_hash == before
+    with pytest.raises(PermissionDenied):
+        integration_rotate_secret(integration=integration, actor=viewer)
+
+    client.force_login(make_user("managers"))
+    client.post(
+        "/admin/integrations/integration/",
+        {"action": "rotate_secret", "_selected_action": [integration.pk]},
+    )
+    integration.refresh_from_db()
+    assert integration.secret_hash != before
