@@ -15,22 +15,20 @@ def daily_run(day=10):
         return ChecklistRun.objects.get(pk=tasks.maintenance_run_create("daily"))
 
 
-def sweep(at, capture):
+def sweep(at):
     with time_machine.travel(at, tick=False):
         claimed = tasks.runs_mark_overdue()
         notice_deliver()  # the outbox's own sweep, as beat runs it
     return claimed
 
 
-def test_an_overdue_run_is_mailed_to_operations_once(
-    settings, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_an_overdue_run_is_mailed_to_operations_once(settings, mailoutbox):
     settings.OPERATIONS_EMAIL = ["ops@example.test"]
     run = daily_run()
 
-    before = sweep(dt.datetime(2026, 3, 10, 23, 59, tzinfo=JST), django_capture_on_commit_callbacks)
-    first = sweep(dt.datetime(2026, 3, 11, 0, 5, tzinfo=JST), django_capture_on_commit_callbacks)
-    second = sweep(dt.datetime(2026, 3, 11, 0, 10, tzinfo=JST), django_capture_on_commit_callbacks)
+    before = sweep(dt.datetime(2026, 3, 10, 23, 59, tzinfo=JST))
+    first = sweep(dt.datetime(2026, 3, 11, 0, 5, tzinfo=JST))
+    second = sweep(dt.datetime(2026, 3, 11, 0, 10, tzinfo=JST))
 
     assert (before, first, second) == (0, 1, 0)
     assert len(mailoutbox) == 1
@@ -43,16 +41,14 @@ def test_an_overdue_run_is_mailed_to_operations_once(
     assert run.overdue_notified_at == dt.datetime(2026, 3, 11, 0, 5, tzinfo=JST)
 
 
-def test_a_completed_run_is_never_overdue(
-    settings, mailoutbox, sysadmin, django_capture_on_commit_callbacks
-):
+def test_a_completed_run_is_never_overdue(settings, mailoutbox, sysadmin):
     settings.OPERATIONS_EMAIL = ["ops@example.test"]
     run = daily_run()
     with time_machine.travel(dt.datetime(2026, 3, 10, 17, 0, tzinfo=JST), tick=False):
         for item in run.items.all():
             services.run_item_tick(item=item, actor=sysadmin)
 
-    claimed = sweep(dt.datetime(2026, 3, 12, tzinfo=JST), django_capture_on_commit_callbacks)
+    claimed = sweep(dt.datetime(2026, 3, 12, tzinfo=JST))
 
     assert claimed == 0
     assert mailoutbox == []
@@ -60,15 +56,13 @@ def test_a_completed_run_is_never_overdue(
     assert run.completed_at == dt.datetime(2026, 3, 10, 17, 0, tzinfo=JST)
 
 
-def test_without_an_address_the_operations_role_members_are_mailed(
-    settings, mailoutbox, make_user, django_capture_on_commit_callbacks
-):
+def test_without_an_address_the_operations_role_members_are_mailed(settings, mailoutbox, make_user):
     settings.OPERATIONS_EMAIL = []
     make_user("operations", email="tanaka@example.test")
     make_user("developers", email="dev@example.test")
     daily_run()
 
-    sweep(dt.datetime(2026, 3, 11, 1, 0, tzinfo=JST), django_capture_on_commit_callbacks)
+    sweep(dt.datetime(2026, 3, 11, 1, 0, tzinfo=JST))
 
     assert mailoutbox[0].to == ["tanaka@example.test"]
 

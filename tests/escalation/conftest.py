@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,34 +22,11 @@ from django.db import connection
 from config.celery import app as celery_app
 from escalation.models import EscalationLevel, EscalationPolicy, Team
 from tests.conftest import need_service
+from tests.helpers import free_port, reachable, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = ("127.0.0.1", 6379)
 WORKER_REDIS_DB = 13  # a spare database: the worker tests never see anyone else's tasks
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    """Poll until `predicate()` is truthy or the deadline passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def make_policy(
@@ -285,9 +261,17 @@ def worker_env():
         yield
 
 
+@contextmanager
+def running_worker(smtp: SMTPServer, tmp_path: Path, **env):
+    process = Worker(smtp_url=smtp.url, tmp_path=tmp_path, **env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture
 def worker(worker_env, smtp, tmp_path):
-    process = Worker(smtp_url=smtp.url, tmp_path=tmp_path)
-    process.start()
-    yield process
-    process.stop()
+    with running_worker(smtp, tmp_path) as process:
+        yield process

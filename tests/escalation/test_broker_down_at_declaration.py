@@ -5,7 +5,8 @@ import time
 import pytest
 
 from escalation.models import Escalation
-from tests.escalation.conftest import free_port, make_policy, publishing_to, wait_for
+from tests.escalation.conftest import make_policy, publishing_to
+from tests.helpers import free_port, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -9,8 +9,9 @@ from django.utils import timezone
 from escalation.models import Escalation
 from escalation.services import deadlines_ahead
 from incidents import services
-from tests.escalation.conftest import Worker, make_policy, wait_for
+from tests.escalation.conftest import make_policy, running_worker
 from tests.factories import IncidentFactory
+from tests.helpers import wait_for
 
 SWEEP_SECONDS = 5
 
@@ -19,15 +20,13 @@ SWEEP_SECONDS = 5
 def worker_without_eta(worker_env, smtp, tmp_path, settings):
     # No ETA tasks at all, and beat only every 5 s: only the wake-ups can be on time.
     settings.ESCALATION_ETA_MAX_SECONDS = 0  # this process declares the incidents
-    process = Worker(
-        smtp_url=smtp.url,
-        tmp_path=tmp_path,
+    with running_worker(
+        smtp,
+        tmp_path,
         ESCALATION_ETA_MAX_SECONDS="0",
         ESCALATION_SWEEP_SECONDS=str(SWEEP_SECONDS),
-    )
-    process.start()
-    yield process
-    process.stop()
+    ) as process:
+        yield process
 
 
 @pytest.mark.worker

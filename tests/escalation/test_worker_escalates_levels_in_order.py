@@ -4,7 +4,8 @@ import pytest
 
 from escalation.models import Escalation
 from incidents import services
-from tests.escalation.conftest import key_of, make_policy, wait_for
+from tests.escalation.conftest import key_of, make_policy
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

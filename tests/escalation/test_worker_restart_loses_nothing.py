@@ -8,7 +8,8 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from escalation.models import Escalation, Notice
 from incidents import services
-from tests.escalation.conftest import make_policy, wait_for
+from tests.escalation.conftest import make_policy
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -144,7 +144,7 @@ def test_regenerating_an_unchanged_incident_gives_identical_bytes(closed_inciden
 
 
 def test_closing_writes_the_report_into_the_configured_folder(
-    closed_incident, settings, django_capture_on_commit_callbacks, declare, sysadmin
+    settings, django_capture_on_commit_callbacks, declare, sysadmin
 ):
     incident = declare(title="Login failure ログイン不可")
     resolve_all_items(incident, sysadmin)

@@ -3,16 +3,16 @@
 import datetime as dt
 import json
 import shutil
-import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from incidents.models import Incident, State
 from integrations.services import integration_create
+from tests import helpers
 from tests.conftest import need_service
+from tests.helpers import free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -43,19 +43,8 @@ receivers:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    return predicate()
+    return helpers.wait_for(predicate, timeout=timeout, interval=0.2)
 
 
 @pytest.fixture
