@@ -1,7 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from incidents.serializers import StrictCharField, StrictInputSerializer
+from config.api import StrictCharField, StrictInputSerializer
 
 from .models import ChecklistRun, KnownProblem, RunItem
 

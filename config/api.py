@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from auditlog.context import auditlog_value
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django_fsm import ConcurrentTransition
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -51,6 +53,31 @@ class RejectUnknownFields:
                     {name: [_("Unknown field.")] for name in sorted(unknown)}
                 )
         return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: 42 or true is a client bug, not a title."""
+
+    default_error_messages = {"invalid": gettext_lazy("Must be a string.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UsernameField(serializers.SlugRelatedField):
+    """An active user, by username."""
+
+    def __init__(self, **kwargs):
+        user = get_user_model()
+        super().__init__(
+            slug_field=user.USERNAME_FIELD, queryset=user.objects.filter(is_active=True), **kwargs
+        )
+
+
+class StrictInputSerializer(RejectUnknownFields, serializers.Serializer):
+    """Input only: every field is writable, so a read-only one sent in is unknown too."""
 
 
 def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> dict:

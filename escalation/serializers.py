@@ -4,9 +4,8 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from config.api import RejectUnknownFields
+from config.api import RejectUnknownFields, StrictInputSerializer
 from incidents.models import Category, Severity
-from incidents.serializers import StrictInputSerializer
 
 from .models import MAX_LEVEL, EscalationLevel, EscalationPolicy, StopOn, Team, check_levels
 

@@ -1,40 +1,15 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api import RejectUnknownFields
+from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer, UsernameField
 from escalation.models import EscalationPolicy
 
 from .models import Action, ActionItem, Alert, Category, Incident, Severity, TimelineEvent
 from .services import incident_allowed_actions
 
 User = get_user_model()
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: 42 or true is a client bug, not a title."""
-
-    default_error_messages = {"invalid": _("Must be a string.")}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class UsernameField(serializers.SlugRelatedField):
-    def __init__(self, **kwargs):
-        super().__init__(
-            slug_field=User.USERNAME_FIELD,
-            queryset=User.objects.filter(is_active=True),
-            **kwargs,
-        )
-
-
-class StrictInputSerializer(RejectUnknownFields, serializers.Serializer):
-    """Input only: every field is writable, so a read-only one sent in is unknown too."""
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -168,12 +143,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class ActionItemSerializer(RejectUnknownFields, serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(
-        slug_field="username",
-        queryset=User.objects.filter(is_active=True),
-        required=False,
-        allow_null=True,
-    )
+    owner = UsernameField(required=False, allow_null=True)
 
     class Meta:
         model = ActionItem

@@ -1,9 +1,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from config.api import RejectUnknownFields
+from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from incidents.models import Severity
-from incidents.serializers import StrictCharField, StrictInputSerializer
 
 from .models import Integration
 
