@@ -6,8 +6,6 @@ incident data must always give the same bytes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +19,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+
+from config.documents import tidy_markdown, write_atomically
 
 from .models import (
     JST,
@@ -138,30 +138,6 @@ def report_render(*, incident: Incident, language: str | None = None) -> str:
     with translation.override(language):
         text = render_to_string("incidents/postmortem.md", report_context(incident))
     return tidy_markdown(text)
-
-
-def tidy_markdown(text: str) -> str:
-    """Templates leave stray blank lines around tags; normalise so the bytes are stable."""
-    out: list[str] = []
-    for line in (line.rstrip() for line in text.splitlines()):
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip() + "\n"
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Readers see the old file or the new one, never half of either."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def report_write(*, incident: Incident, language: str | None = None) -> Path:

@@ -20,8 +20,8 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from config.documents import tidy_markdown, write_atomically
 from incidents.models import JST, ActionItem, Category, Incident, Severity
-from incidents.postmortems import tidy_markdown, write_atomically
 
 # Other apps add their figures (escalations per level, notices, checklist completion).
 report_context_providers: list[Callable[[datetime, datetime], dict[str, Any]]] = []
@@ -191,8 +191,7 @@ def report_context(month: Month) -> dict[str, Any]:
 
 
 def ops_report_write(*, month: Month, language: str | None = None) -> Path:
-    directory = Path(settings.OPS_REPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = Path(settings.OPS_REPORT_DIR)  # made by the first file written into it
     context = report_context(month)
     context["charts"] = _charts(month, directory, dict((s, c) for s, c, _p in context["times"]))
     with translation.override(language or settings.POSTMORTEM_LANGUAGE):
