@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from incidents.models import JST, Incident, Severity
+from incidents.models import JST, Incident
 
 from .models import Escalation, Notice, Team
 
@@ -32,7 +32,7 @@ def duration_text(delta: timedelta) -> str:
 
 def _links(incident: Incident) -> dict[str, str]:
     return {
-        "admin_url": settings.SITE_URL + incident.get_admin_url(),
+        "admin_url": incident.get_absolute_admin_url(),
         "api_url": f"{settings.SITE_URL}/api/v1/incidents/{incident.key}/",
     }
 
@@ -63,7 +63,7 @@ def _notice_context(notice: Notice) -> dict[str, Any]:
     return {
         "incident": incident,
         "escalation": escalation,
-        "severity_meaning": Severity(incident.severity).meaning,
+        "severity_meaning": incident.severity_meaning,
         "state": incident.get_state_display(),
         "since_detection": duration_text(escalation.fired_at - incident.detected_at),
         "earlier": earlier,
@@ -77,7 +77,7 @@ def _item_context(notice: Notice) -> dict[str, Any]:
     return {
         "incident": incident,
         "escalation": notice.escalation,
-        "severity_meaning": Severity(incident.severity).meaning,
+        "severity_meaning": incident.severity_meaning,
         "state": incident.get_state_display(),
         **_links(incident),
     }

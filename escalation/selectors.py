@@ -122,11 +122,10 @@ def daily_trend(*, start: datetime, end: datetime) -> dict[str, Any]:
                 "opened": opened.filter(severity=severity).count(),
                 "resolved": resolved.filter(severity=severity).count(),
                 "mtta_minutes": _mean_minutes(
-                    i.acknowledged_at - i.detected_at
-                    for i in acknowledged.filter(severity=severity)
+                    i.time_to_acknowledge for i in acknowledged.filter(severity=severity)
                 ),
                 "mttr_minutes": _mean_minutes(
-                    i.resolved_at - i.detected_at for i in resolved.filter(severity=severity)
+                    i.time_to_resolve for i in resolved.filter(severity=severity)
                 ),
             }
         )

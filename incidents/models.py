@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -175,6 +176,22 @@ class Incident(ConcurrentTransitionMixin, models.Model):
 
     def get_admin_url(self) -> str:
         return reverse("admin:incidents_incident_change", args=[self.pk])
+
+    def get_absolute_admin_url(self) -> str:
+        """For links that leave the app (e-mails, API clients)."""
+        return settings.SITE_URL + self.get_admin_url()
+
+    @property
+    def severity_meaning(self) -> str:
+        return Severity(self.severity).meaning
+
+    @property
+    def time_to_acknowledge(self) -> timedelta | None:
+        return self.acknowledged_at - self.detected_at if self.acknowledged_at else None
+
+    @property
+    def time_to_resolve(self) -> timedelta | None:
+        return self.resolved_at - self.detected_at if self.resolved_at else None
 
     def close_blockers(self) -> list[str]:
         """What must be filled in before `close`; other apps add their own (checklists)."""

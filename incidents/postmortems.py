@@ -28,7 +28,6 @@ from .models import (
     ActionItem,
     Incident,
     Postmortem,
-    Severity,
     State,
     TimelineEvent,
 )
@@ -112,16 +111,12 @@ def report_context(incident: Incident) -> dict[str, Any]:
     context = {
         "incident": incident,
         "postmortem": postmortem,
-        "severity_meaning": Severity(incident.severity).meaning,
+        "severity_meaning": incident.severity_meaning,
         "events": events,
         "alerts": list(incident.alerts.all()),  # prefetched, in the model's order
         "action_items": list(incident.action_items.select_related("owner")),
-        "time_to_acknowledge": incident.acknowledged_at - incident.detected_at
-        if incident.acknowledged_at
-        else None,
-        "time_to_resolve": incident.resolved_at - incident.detected_at
-        if incident.resolved_at
-        else None,
+        "time_to_acknowledge": incident.time_to_acknowledge,
+        "time_to_resolve": incident.time_to_resolve,
         "duration": end - incident.detected_at if end else None,
         "state_durations": _state_durations(incident, events),
         "highest_level": getattr(incident, "escalation_level", None),

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -59,10 +58,10 @@ class IncidentSerializer(serializers.ModelSerializer):
         return incident_allowed_actions(incident=incident, user=request.user)
 
     def get_severity_meaning(self, incident) -> str:
-        return Severity(incident.severity).meaning
+        return incident.severity_meaning
 
     def get_admin_url(self, incident) -> str:
-        return settings.SITE_URL + incident.get_admin_url()
+        return incident.get_absolute_admin_url()
 
 
 class IncidentCreateSerializer(StrictInputSerializer):

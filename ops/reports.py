@@ -82,8 +82,8 @@ def response_times(month: Month) -> dict[str, dict[str, float | int | None]]:
     figures = {}
     for severity in Severity.values:
         incidents = [i for i in rows if i.severity == severity]
-        tta = _minutes([i.acknowledged_at - i.detected_at for i in incidents if i.acknowledged_at])
-        ttr = _minutes([i.resolved_at - i.detected_at for i in incidents if i.resolved_at])
+        tta = _minutes([i.time_to_acknowledge for i in incidents if i.acknowledged_at])
+        ttr = _minutes([i.time_to_resolve for i in incidents if i.resolved_at])
         figures[severity] = {
             "count": len(incidents),
             "mtta_median": statistics.median(tta) if tta else None,
