@@ -217,6 +217,11 @@ OPERATIONS_EMAIL = env.list("OPERATIONS_EMAIL", default=[])
 # --- integrations -----------------------------------------------------------
 # Per integration, counted in CACHE_URL's cache (set it to Redis to share the count).
 INTEGRATION_RATE_LIMIT = env.str("INTEGRATION_RATE_LIMIT", default="300/s")
+# How long a process trusts a webhook secret it has looked up; disabling or replacing a
+# secret reaches every process within this time (at once in the process that made it).
+INTEGRATION_AUTH_CACHE_SECONDS = env.float("INTEGRATION_AUTH_CACHE_SECONDS", default=5.0)
+# Failures after which an accepted alert delivery is set aside instead of retried.
+ALERT_DELIVERY_ATTEMPTS = env.int("ALERT_DELIVERY_ATTEMPTS", default=5)
 RATELIMIT_USE_CACHE = "default"
 
 # --- audit ------------------------------------------------------------------

@@ -107,3 +107,42 @@ class Integration(models.Model):
             return priority
         mapped = self.severity_mapping.get(str(labels.get("severity", "")).lower())
         return mapped if mapped in Severity.values else self.default_severity
+
+
+class AlertDelivery(models.Model):
+    """One accepted request, waiting for the alert processor.
+
+    Senders are answered once their payload is stored, so an alert storm never holds them;
+    the processor turns each delivery into incident service calls in its own transaction
+    and deletes it there, so a delivery is neither lost nor applied twice.
+    """
+
+    integration = models.ForeignKey(
+        Integration,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("integration"),
+    )
+    body = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+    failed_at = models.DateTimeField(
+        _("given up at"),
+        null=True,
+        blank=True,
+        help_text=_("Set after repeated failures; the processor no longer picks it up."),
+    )
+
+    class Meta:
+        verbose_name = _("alert delivery")
+        verbose_name_plural = _("alert deliveries")
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"], name="delivery_pending", condition=models.Q(failed_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration} #{self.pk}"

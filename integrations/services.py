@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from incidents.models import Action
-from incidents.services import AlertEvent, alert_key_act, alert_receive
+from incidents.services import ActionNotAllowed, AlertEvent, alert_key_act, alert_receive
 
-from .models import Integration, hash_secret
+from . import parsers
+from .models import AlertDelivery, Integration, hash_secret
+
+logger = logging.getLogger(__name__)
 
 User = get_user_model()
 
@@ -79,16 +86,34 @@ def integration_rotate_secret(
     return secret
 
 
+# Secret digest → (valid until, integration): webhook requests skip the lookup while an
+# entry is fresh. A save or delete in this process forgets them all at once; other processes
+# notice a disabled or replaced secret within INTEGRATION_AUTH_CACHE_SECONDS.
+_known_secrets: dict[str, tuple[float, Integration]] = {}
+
+
 def integration_for_secret(secret: str, *, kinds: tuple[str, ...]) -> Integration | None:
     """The enabled integration this secret belongs to, if it is of one of `kinds`."""
     if not secret:
         return None
-    integration = (
-        Integration.objects.select_related("user")
-        .filter(secret_hash=hash_secret(secret), enabled=True, kind__in=kinds)
-        .first()
-    )
-    return integration
+    digest = hash_secret(secret)
+    now = time.monotonic()
+    known = _known_secrets.get(digest)
+    if known is None or known[0] < now:
+        integration = Integration.objects.filter(secret_hash=digest, enabled=True).first()
+        if integration is None:
+            # Unknown secrets are not remembered: guessing must not grow the memory.
+            _known_secrets.pop(digest, None)
+            return None
+        known = (now + settings.INTEGRATION_AUTH_CACHE_SECONDS, integration)
+        _known_secrets[digest] = known
+    integration = known[1]
+    return integration if integration.kind in kinds else None
+
+
+def integration_secrets_forget(**_signal) -> None:
+    """Connected to Integration's save and delete: a change here applies here at once."""
+    _known_secrets.clear()
 
 
 def integration_builtin_api() -> Integration:
@@ -129,3 +154,67 @@ def pagerduty_act(*, integration: Integration, dedup_key: str, action: str):
     return alert_key_act(
         integration=integration, key=dedup_key, action=lifecycle, actor=integration.user
     )
+
+
+def delivery_accept(*, integration: Integration, body: dict) -> AlertDelivery:
+    """Store a validated request for the processor; the sender is answered after this."""
+    return AlertDelivery.objects.create(integration=integration, body=body)
+
+
+def _delivery_apply(integration: Integration, body: dict) -> None:
+    if integration.kind != Integration.Kind.PAGERDUTY:
+        alerts_ingest(
+            integration=integration, events=parsers.alertmanager_events(integration, body)
+        )
+        return
+    action = body["event_action"]
+    try:
+        if action == "trigger":
+            event = parsers.pagerduty_alert_event(integration, body)
+            alerts_ingest(integration=integration, events=[event])
+        else:
+            pagerduty_act(integration=integration, dedup_key=body["dedup_key"], action=action)
+    except ActionNotAllowed:
+        pass  # already past that state: PagerDuty accepts such events silently too
+
+
+def _delivery_failed(pk: int, error: Exception) -> None:
+    delivery = AlertDelivery.objects.get(pk=pk)
+    delivery.attempts += 1
+    delivery.error = f"{type(error).__name__}: {error}"[:2000]
+    if delivery.attempts >= settings.ALERT_DELIVERY_ATTEMPTS:
+        delivery.failed_at = timezone.now()
+    delivery.save(update_fields=["attempts", "error", "failed_at"])
+
+
+def deliveries_process(*, limit: int = 100) -> int:
+    """Apply waiting deliveries in the order they arrived, each in its own transaction with
+    its deletion. Returns how many were applied.
+
+    A delivery that fails stops the pass, so that the next pass retries it before anything
+    that came after it (a resolve must not overtake its trigger); after
+    ALERT_DELIVERY_ATTEMPTS failures it is set aside for a person to look at.
+    """
+    pending = AlertDelivery.objects.filter(failed_at__isnull=True).order_by("id")
+    integrations: dict[int, Integration] = {}  # shared within a pass: one permission lookup
+    applied = 0
+    for pk in pending.values_list("pk", flat=True)[:limit]:
+        try:
+            with transaction.atomic():
+                delivery = pending.select_for_update().filter(pk=pk).first()
+                if delivery is None:
+                    continue  # applied by another processor meanwhile
+                integration = integrations.get(delivery.integration_id)
+                if integration is None:
+                    integration = Integration.objects.select_related("user").get(
+                        pk=delivery.integration_id
+                    )
+                    integrations[integration.pk] = integration
+                _delivery_apply(integration, delivery.body)
+                delivery.delete()
+        except Exception as error:
+            logger.exception("alert delivery %s failed", pk)
+            _delivery_failed(pk, error)
+            break
+        applied += 1
+    return applied

@@ -1,5 +1,5 @@
-"""Webhook endpoints: authenticate, limit, parse, hand to the services. Answers in each
-sender's own format (PagerDuty clients read PagerDuty's error bodies)."""
+"""Webhook endpoints: authenticate, limit, validate, store for the alert processor. Answers
+in each sender's own format (PagerDuty clients read PagerDuty's error bodies)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 
 from config.api import error_body
-from incidents.services import ActionNotAllowed
 
 from . import parsers, services
 from .models import Integration
@@ -86,8 +85,8 @@ def _webhook(request, kinds: tuple[str, ...], verify=None) -> JsonResponse:
         events = parsers.alertmanager_events(integration, body)
     except parsers.PayloadError as err:
         return _error(400, "invalid", "The payload is not a valid alert group.", err.errors)
-    incidents = services.alerts_ingest(integration=integration, events=events)
-    return JsonResponse({"status": "ok", "incidents": [i.key for i in incidents]})
+    services.delivery_accept(integration=integration, body=body)
+    return JsonResponse({"status": "accepted", "alerts": len(events)})
 
 
 @csrf_exempt
@@ -151,15 +150,8 @@ def pagerduty_enqueue(request):
             kind="throttle event",
             Retry_After=str(wait),
         )
-    action, dedup_key = body["event_action"], body["dedup_key"]
-    try:
-        if action == "trigger":
-            event = parsers.pagerduty_alert_event(integration, body)
-            services.alerts_ingest(integration=integration, events=[event])
-        else:
-            services.pagerduty_act(integration=integration, dedup_key=dedup_key, action=action)
-    except ActionNotAllowed:
-        pass  # already past that state: PagerDuty accepts such events silently too
+    services.delivery_accept(integration=integration, body=body)
     return JsonResponse(
-        {"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=202
+        {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]},
+        status=202,
     )

@@ -1,10 +1,15 @@
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
-from integrations.services import integration_create
+from integrations.services import deliveries_process, integration_create
+from tests.conftest import need_service
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -27,27 +32,57 @@ def pagerduty(db):
     return integration
 
 
+def _json(body) -> str | bytes:
+    return body if isinstance(body, str | bytes) else json.dumps(body)
+
+
 @pytest.fixture
 def post_alertmanager(client, alertmanager):
-    def post(body, secret=None, **extra):
-        return client.post(
+    """POST to the webhook; then the alert processor applies it, as it would a moment later
+    (`process=False` leaves it waiting)."""
+
+    def post(body, secret=None, process=True, **extra):
+        response = client.post(
             "/api/v1/integrations/alertmanager/",
-            body if isinstance(body, str | bytes) else json.dumps(body),
+            _json(body),
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {secret or alertmanager.secret}",
             **extra,
         )
+        if process:
+            deliveries_process()
+        return response
 
     return post
 
 
 @pytest.fixture
 def enqueue(client, pagerduty):
-    def post(body):
-        return client.post(
-            "/v2/enqueue",
-            body if isinstance(body, str | bytes) else json.dumps(body),
-            content_type="application/json",
-        )
+    """POST to `/v2/enqueue`; then the alert processor applies it."""
+
+    def post(body, process=True):
+        response = client.post("/v2/enqueue", _json(body), content_type="application/json")
+        if process:
+            deliveries_process()
+        return response
 
     return post
+
+
+@pytest.fixture
+def alert_processor(transactional_db, tmp_path):
+    """`manage.py process_alerts` running against the test database, as in the Procfile."""
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    log = tmp_path / "process_alerts.log"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "process_alerts", "--interval", "0.05"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"DATABASE_URL": url},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    yield log
+    process.terminate()
+    assert process.wait(timeout=10) == 0, log.read_text()[-2000:]

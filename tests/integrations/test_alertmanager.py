@@ -9,7 +9,7 @@ def test_a_firing_group_opens_one_incident_with_the_mapped_severity(post_alertma
 
     assert response.status_code == 200
     incident = Incident.objects.get()
-    assert response.json()["incidents"] == [incident.key]
+    assert response.json() == {"status": "accepted", "alerts": 1}
     assert incident.title == "エラー率が5%を超えています"
     assert incident.severity == "P0"  # severity=critical
     assert incident.service == "payments"

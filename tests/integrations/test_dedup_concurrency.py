@@ -1,4 +1,5 @@
-"""Identical alerts arriving together open exactly one incident per key (PostgreSQL)."""
+"""Identical alerts arriving together open exactly one incident per key (PostgreSQL), even
+with processors applying them side by side while they arrive."""
 
 import json
 import threading
@@ -9,11 +10,12 @@ from django.db import connection, connections
 from django.test import Client
 
 from incidents.models import Alert, Incident
-from integrations.services import integration_create
+from integrations.models import AlertDelivery
+from integrations.services import deliveries_process, integration_create
 from tests.conftest import need_service
 from tests.integrations.conftest import payload
 
-ALERTS, KEYS, THREADS = 1000, 20, 8
+ALERTS, KEYS, THREADS, PROCESSORS = 1000, 20, 8, 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -49,13 +51,24 @@ def test_a_thousand_alerts_over_twenty_fingerprints_open_exactly_twenty_incident
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=send, args=(bodies[i::THREADS],)) for i in range(THREADS)]
-    for thread in threads:
+    sending = [threading.Thread(target=send, args=(bodies[i::THREADS],)) for i in range(THREADS)]
+
+    def process():
+        # Each processor on its own connection, racing the others for the same deliveries.
+        try:
+            while any(t.is_alive() for t in sending) or AlertDelivery.objects.exists():
+                deliveries_process(limit=10)
+        finally:
+            connections.close_all()
+
+    processing = [threading.Thread(target=process) for _ in range(PROCESSORS)]
+    for thread in sending + processing:
         thread.start()
-    for thread in threads:
+    for thread in sending + processing:
         thread.join(timeout=120)
 
     assert statuses == {200: ALERTS}
+    assert not AlertDelivery.objects.exists()
     assert Incident.objects.count() == KEYS
     counts = dict(Alert.objects.values_list("fingerprint", "times_received"))
     assert counts == {f"fp-{k:02d}": ALERTS // KEYS for k in range(KEYS)}

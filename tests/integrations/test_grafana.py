@@ -7,7 +7,7 @@ import json
 import pytest
 
 from incidents.models import Incident
-from integrations.services import integration_create
+from integrations.services import deliveries_process, integration_create
 from tests.integrations.conftest import payload
 
 URL = "/api/v1/integrations/grafana/"
@@ -33,7 +33,9 @@ def post(client, grafana, body, signature=None, timestamp=None):
         headers["HTTP_X_GRAFANA_ALERTING_SIGNATURE"] = signature
     if timestamp:
         headers["HTTP_X_GRAFANA_ALERTING_SIGNATURE_TIMESTAMP"] = timestamp
-    return client.post(URL, raw, content_type="application/json", **headers)
+    response = client.post(URL, raw, content_type="application/json", **headers)
+    deliveries_process()
+    return response
 
 
 @pytest.mark.parametrize("timestamp", [None, "1764378600"])

@@ -48,7 +48,7 @@ def wait_for(predicate, timeout=30.0):
 
 
 @pytest.fixture
-def alertmanager_url(live_server, tmp_path):
+def alertmanager_url(live_server, alert_processor, tmp_path):
     need_service("prometheus-alertmanager (Debian package)", BINARY is not None)
     webhook, webhook_secret = integration_create(name="am-webhook", kind="alertmanager")
     pagerduty, routing_key = integration_create(name="am-pagerduty", kind="pagerduty")
