@@ -1,8 +1,11 @@
-"""Alert ingestion throughput: Alertmanager payloads against gunicorn (2 workers) on PostgreSQL.
+"""Alert ingestion throughput: Alertmanager payloads against gunicorn (2 workers) on PostgreSQL,
+with the alert processor (`manage.py process_alerts`, as in the Procfile) running alongside.
 
 16 concurrent clients for 30 s (half new fingerprints, half repeats), then the same load
 against the same server's `/api/health` (one `SELECT 1`, the framework's limit here), and
-the ratio of the two. Usage: python bench/ingest.py [--seconds 30] [--clients 16]
+the ratio of the two. Then it waits until the processor has applied every accepted alert and
+checks the result: one incident per new fingerprint, every repeat counted.
+Usage: python bench/ingest.py [--seconds 30] [--clients 16]
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def alert_body(fingerprint: str) -> bytes:
 def client(port, path, secret, seconds, seed, queue):
     rng = random.Random(seed)
     seen: list[str] = []
+    sent = 0
     latencies, errors = [], 0
     headers = {"Content-Type": "application/json"}
     if secret:
@@ -90,7 +94,8 @@ def client(port, path, secret, seconds, seed, queue):
             errors += 1
             continue
         latencies.append(time.perf_counter() - started)
-    queue.put((latencies, errors))
+        sent += body is not None
+    queue.put((latencies, errors, len(seen), sent))
 
 
 def load(port, path, secret, seconds, clients) -> dict:
@@ -106,12 +111,28 @@ def load(port, path, secret, seconds, clients) -> dict:
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - started
-    latencies = [x for lat, _ in results for x in lat]
+    latencies = [x for lat, *_ in results for x in lat]
     return {
         "requests_per_s": round(len(latencies) / elapsed, 1),
-        "errors": sum(e for _, e in results),
+        "errors": sum(r[1] for r in results),
+        "fingerprints": sum(r[2] for r in results),
+        "alerts": sum(r[3] for r in results),
+        "ended": time.monotonic(),
         **summary_ms(latencies),
     }
+
+
+def drained(url: str, timeout: float = 1800) -> float:
+    """Waits until no delivery is waiting; returns when that was (monotonic)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        deadline = time.monotonic() + timeout
+        while conn.execute("SELECT count(*) FROM integrations_alertdelivery").fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise SystemExit("the processor did not catch up")
+            time.sleep(0.05)
+    return time.monotonic()
 
 
 def main():
@@ -158,6 +179,7 @@ def main():
         cwd=ROOT,
         env=env,
     )
+    processor = subprocess.Popen([PYTHON, "manage.py", "process_alerts"], cwd=ROOT, env=env)
     try:
         for _ in range(100):
             try:
@@ -167,17 +189,21 @@ def main():
                 time.sleep(0.1)
         load(port, "/api/health", None, 2, args.clients)  # warm up both workers
         baseline = load(port, "/api/health", None, args.seconds, args.clients)
+        started = time.monotonic()
         ingest = load(
             port, "/api/v1/integrations/alertmanager/", secret, args.seconds, args.clients
         )
+        done = drained(url)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, processor):
+            process.terminate()
+            process.wait(timeout=30)
     import psycopg
 
     with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
         incidents = conn.execute("SELECT count(*) FROM incidents_incident").fetchone()[0]
         alerts = conn.execute("SELECT count(*) FROM incidents_alert").fetchone()[0]
+        received = conn.execute("SELECT sum(times_received) FROM incidents_alert").fetchone()[0]
     drop_database(DB_NAME)
     emit(
         {
@@ -188,8 +214,13 @@ def main():
             "alerts_p50_ms": ingest["p50_ms"],
             "alerts_p99_ms": ingest["p99_ms"],
             "alert_errors": ingest["errors"],
+            "new_fingerprints_sent": ingest["fingerprints"],
             "incidents_opened": incidents,
             "alert_rows": alerts,
+            "alerts_applied": received,
+            "alerts_lost_or_doubled": ingest["alerts"] - (received or 0),
+            "all_applied_s_after_load": round(done - ingest["ended"], 1),
+            "applied_per_s": round(ingest["alerts"] / (done - started), 1),
             "baseline_health_per_s": baseline["requests_per_s"],
             "baseline_p50_ms": baseline["p50_ms"],
             "baseline_p99_ms": baseline["p99_ms"],

@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from config.bulk import bulk_insert
+from config.memo import memoized
 from escalation.services import notice_message_queue
 from incidents.models import Incident, TimelineEvent
 from incidents.services import ActionNotAllowed, require_permission, timeline_record
@@ -53,10 +54,13 @@ def checklist_run_create(
         period_start=period_start,
         due_at=due_at,
     )
+    items = memoized(
+        ("checklist items", template.pk), lambda: list(template.items.order_by("position", "pk"))
+    )
     bulk_insert(
         [
             RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
-            for item in template.items.order_by("position", "pk")
+            for item in items
         ]
     )
     return run
@@ -72,7 +76,11 @@ def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list
         set() if declared else set(incident.checklist_runs.values_list("template_id", flat=True))
     )
     runs = []
-    for template in ChecklistTemplate.objects.filter(is_active=True).order_by("pk"):
+    templates = memoized(
+        "checklist templates",
+        lambda: list(ChecklistTemplate.objects.filter(is_active=True).order_by("pk")),
+    )
+    for template in templates:
         if template.pk in attached or not template.applies_to(incident):
             continue
         if declared:

@@ -222,6 +222,8 @@ INTEGRATION_RATE_LIMIT = env.str("INTEGRATION_RATE_LIMIT", default="300/s")
 INTEGRATION_AUTH_CACHE_SECONDS = env.float("INTEGRATION_AUTH_CACHE_SECONDS", default=5.0)
 # Failures after which an accepted alert delivery is set aside instead of retried.
 ALERT_DELIVERY_ATTEMPTS = env.int("ALERT_DELIVERY_ATTEMPTS", default=5)
+# Processes `manage.py process_alerts` applies deliveries with, one lane each (by alert key).
+ALERT_PROCESSOR_LANES = env.int("ALERT_PROCESSOR_LANES", default=2)
 RATELIMIT_USE_CACHE = "default"
 
 # --- audit ------------------------------------------------------------------

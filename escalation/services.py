@@ -10,6 +10,7 @@ in one transaction. Mail goes out after commit from the `Notice` outbox.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import smtplib
 from collections import defaultdict
@@ -27,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.bulk import bulk_insert
+from config.memo import memoized
 from incidents.models import JST, Incident, TimelineEvent
 from incidents.services import (
     ActionNotAllowed,
@@ -386,9 +388,17 @@ def escalation_fire_due(*, incident_id: int, now: datetime | None = None) -> int
 
 def escalation_start(*, incident: Incident, policy_name: str = "") -> list[Escalation]:
     """On declaration: choose and freeze the policy, notify level 1, set the next deadline."""
-    policy = policy_choose(severity=incident.severity, category=incident.category, name=policy_name)
+
+    def choose_and_freeze():
+        policy = policy_choose(
+            severity=incident.severity, category=incident.category, name=policy_name
+        )
+        return policy, policy.snapshot() if policy else {}
+
+    key = ("escalation policy", incident.severity, incident.category, policy_name)
+    policy, snapshot = memoized(key, choose_and_freeze)
     incident.policy = policy
-    incident.policy_snapshot = policy.snapshot() if policy else {}
+    incident.policy_snapshot = copy.deepcopy(snapshot)
     incident.escalation_level = 0
     batch = _Batch(now=timezone.now())
     fired = batch.advance(incident)

@@ -3,8 +3,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from config.admin import ViewOnly
+
 from . import services
-from .models import Integration
+from .models import AlertDelivery, Integration
 from .snippets import integration_snippet
 
 
@@ -88,3 +90,15 @@ class IntegrationAdmin(admin.ModelAdmin):
         for integration in queryset:
             secret = services.integration_rotate_secret(integration=integration, actor=request.user)
             self._show_secret(request, integration, secret)
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ViewOnly, admin.ModelAdmin):
+    """Alerts accepted and not applied yet: normally empty within a second. What stays here
+    with an error was set aside after repeated failures."""
+
+    list_display = ["id", "integration", "received_at", "attempts", "failed_at", "error"]
+    list_filter = [("failed_at", admin.EmptyFieldListFilter), "integration"]
+    list_select_related = ["integration"]
+    fields = ["integration", "received_at", "attempts", "failed_at", "error", "body"]
+    readonly_fields = fields

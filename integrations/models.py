@@ -124,6 +124,11 @@ class AlertDelivery(models.Model):
         verbose_name=_("integration"),
     )
     body = models.JSONField(_("payload"))
+    lane = models.PositiveIntegerField(
+        _("lane"),
+        default=0,
+        help_text=_("Derived from the alert key: deliveries of one lane are applied in order."),
+    )
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.TextField(_("last error"), blank=True)

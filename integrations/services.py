@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import zlib
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Value
+from django.db.models.functions import Mod
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from config.memo import batch_memo, memoized
 from incidents.models import Action
 from incidents.services import ActionNotAllowed, AlertEvent, alert_key_act, alert_receive
 
@@ -158,7 +162,11 @@ def pagerduty_act(*, integration: Integration, dedup_key: str, action: str):
 
 def delivery_accept(*, integration: Integration, body: dict) -> AlertDelivery:
     """Store a validated request for the processor; the sender is answered after this."""
-    return AlertDelivery.objects.create(integration=integration, body=body)
+    key = body.get("dedup_key") or body.get("groupKey") or ""
+    # Alerts of one key share a lane, so processors working lanes side by side never reorder
+    # them (a resolve overtaking its trigger).
+    lane = zlib.crc32(f"{integration.pk}:{key}".encode()) & 0x7FFFFFFF
+    return AlertDelivery.objects.create(integration=integration, body=body, lane=lane)
 
 
 def _delivery_apply(integration: Integration, body: dict) -> None:
@@ -187,34 +195,39 @@ def _delivery_failed(pk: int, error: Exception) -> None:
     delivery.save(update_fields=["attempts", "error", "failed_at"])
 
 
-def deliveries_process(*, limit: int = 100) -> int:
+def deliveries_process(*, limit: int = 100, lane: int = 0, lanes: int = 1) -> int:
     """Apply waiting deliveries in the order they arrived, each in its own transaction with
-    its deletion. Returns how many were applied.
+    its deletion; with `lanes` > 1 only those of lane number `lane`. Returns how many were
+    applied.
 
     A delivery that fails stops the pass, so that the next pass retries it before anything
     that came after it (a resolve must not overtake its trigger); after
     ALERT_DELIVERY_ATTEMPTS failures it is set aside for a person to look at.
     """
     pending = AlertDelivery.objects.filter(failed_at__isnull=True).order_by("id")
-    integrations: dict[int, Integration] = {}  # shared within a pass: one permission lookup
+    if lanes > 1:
+        pending = pending.alias(slot=Mod("lane", Value(lanes))).filter(slot=lane)
     applied = 0
-    for pk in pending.values_list("pk", flat=True)[:limit]:
-        try:
-            with transaction.atomic():
-                delivery = pending.select_for_update().filter(pk=pk).first()
-                if delivery is None:
-                    continue  # applied by another processor meanwhile
-                integration = integrations.get(delivery.integration_id)
-                if integration is None:
-                    integration = Integration.objects.select_related("user").get(
-                        pk=delivery.integration_id
+    with batch_memo():  # one integration, policy and template lookup per pass
+        for pk in pending.values_list("pk", flat=True)[:limit]:
+            try:
+                with transaction.atomic():
+                    delivery = pending.select_for_update().filter(pk=pk).first()
+                    if delivery is None:
+                        continue  # applied by another processor meanwhile
+                    integration = memoized(
+                        ("integration", delivery.integration_id),
+                        lambda d=delivery: Integration.objects.select_related("user").get(
+                            pk=d.integration_id
+                        ),
                     )
-                    integrations[integration.pk] = integration
-                _delivery_apply(integration, delivery.body)
-                delivery.delete()
-        except Exception as error:
-            logger.exception("alert delivery %s failed", pk)
-            _delivery_failed(pk, error)
-            break
-        applied += 1
+                    _delivery_apply(integration, delivery.body)
+                    delivery.delete()
+            except (OperationalError, InterfaceError):
+                raise  # the database's trouble, not the delivery's: the caller waits and retries
+            except Exception as error:
+                logger.exception("alert delivery %s failed", pk)
+                _delivery_failed(pk, error)
+                break
+            applied += 1
     return applied

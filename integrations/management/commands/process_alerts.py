@@ -1,19 +1,22 @@
+import multiprocessing
+import os
 import signal
 import time
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection, connections
 
 from integrations.services import deliveries_process
 
-# Any constant both processors agree on: only the one holding it applies deliveries.
-PROCESSOR_LOCK = 0x48494B45
+# Lane n is applied only by the process holding advisory lock LANE_LOCK + n.
+LANE_LOCK = 0x48494B00
 
 
 class Command(BaseCommand):
     help = (
-        "Turn accepted alert deliveries into incidents, in the order they arrived. Run one; "
-        "on PostgreSQL a second one waits as a standby."
+        "Turn accepted alert deliveries into incidents, in the order they arrived, with one "
+        "process per lane. On PostgreSQL a second processor waits as a standby."
     )
 
     def add_arguments(self, parser):
@@ -21,16 +24,52 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=float, default=0.2, help="seconds between looks when idle"
         )
+        parser.add_argument(
+            "--lanes",
+            type=int,
+            default=None,
+            help="processes side by side (default: ALERT_PROCESSOR_LANES)",
+        )
 
-    def handle(self, *args, once, interval, **options):
+    def handle(self, *args, once, interval, lanes, **options):
+        lanes = lanes or settings.ALERT_PROCESSOR_LANES
+        if lanes < 1:
+            raise CommandError("--lanes must be at least 1")
+        if lanes == 1 or connection.vendor != "postgresql":  # SQLite has one writer anyway
+            self.run_lane(0, 1, once, interval)
+            return
+        connections.close_all()  # each lane opens its own
+        context = multiprocessing.get_context("fork")
+        children = [
+            context.Process(target=self.run_lane, args=(lane, lanes, once, interval))
+            for lane in range(lanes)
+        ]
+        for child in children:
+            child.start()
+
+        def stop(*_args):
+            for child in children:
+                if child.is_alive():
+                    child.terminate()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+        for child in children:
+            child.join()
+        if any(child.exitcode for child in children):
+            raise CommandError("a lane stopped with an error")
+
+    def run_lane(self, lane: int, lanes: int, once: bool, interval: float) -> None:
+        """The healthchecks-style loop: apply what is waiting, else sleep a moment."""
         self.stopping = False
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.stop)
+        parent = os.getppid()
         applied, locked = 0, False
-        while not self.stopping:
+        while not self.stopping and (lanes == 1 or os.getppid() == parent):
             try:
-                locked = locked or self.wait_for_the_lock(interval)
-                batch = deliveries_process()
+                locked = locked or self.wait_for_the_lock(lane, interval)
+                batch = deliveries_process(lane=lane, lanes=lanes)
             except OperationalError as error:  # the database went away: reconnect and go on
                 self.stderr.write(f"database unavailable: {error}")
                 connections.close_all()  # the lock goes with the connection
@@ -43,18 +82,21 @@ class Command(BaseCommand):
             if once:
                 break
             time.sleep(interval)
-        self.stdout.write(f"{applied} deliveries applied")
+        if locked and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK + lane])
+        self.stdout.write(f"lane {lane + 1}/{lanes}: {applied} deliveries applied")
 
     def stop(self, *_args):
         self.stopping = True
 
-    def wait_for_the_lock(self, interval: float) -> bool:
-        """Deliveries must be applied in order, so a second processor stands by."""
+    def wait_for_the_lock(self, lane: int, interval: float) -> bool:
+        """A lane's deliveries must be applied in order, so a second processor stands by."""
         if connection.vendor != "postgresql":
             return True  # SQLite serialises writers anyway
         with connection.cursor() as cursor:
             while not self.stopping:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [PROCESSOR_LOCK])
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [LANE_LOCK + lane])
                 if cursor.fetchone()[0]:
                     return True
                 time.sleep(interval * 10)
