@@ -1,4 +1,5 @@
-"""`make run` on a fresh machine: it installs, migrates, seeds, starts, and answers."""
+"""`make run` on a fresh machine: it installs, migrates, seeds, starts, and answers; an
+alert posted to it opens an incident."""
 
 import json
 import os
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
+from tests.integrations.conftest import payload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +60,9 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
         assert status == 200 and body["status"] == "ok"
         assert f"http://127.0.0.1:{port}/admin/" in output
         assert f"http://127.0.0.1:{port}/api/docs/" in output
-        for name in ("web", "worker", "beat"):
+        for name in ("web", "worker", "timers", "alerts", "beat"):
             assert f"{name}.1" in output, output[-3000:]
+        assert_an_alert_opens_an_incident(port, env, log_path)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -67,3 +70,31 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     assert (tmp_path / "var" / "hikeshi.sqlite3").exists()
+
+
+def assert_an_alert_opens_an_incident(port: int, env: dict, log_path: Path) -> None:
+    """As a new user would from the README: an integration, an alert, an incident."""
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    secret = manage("create_integration", "--kind", "alertmanager", "--name", "smoke")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/integrations/alertmanager/",
+        data=json.dumps(payload("alertmanager_firing")).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    count = "from incidents.models import Incident; print(Incident.objects.count())"
+    opened = wait_for(
+        lambda: manage("shell", "-v", "0", "-c", count) == "1", timeout=60, interval=0.5
+    )
+    assert opened, log_path.read_text()[-3000:]

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
+from django.utils import timezone
 
 from incidents.models import Incident, State
 from integrations.management.commands.process_alerts import LANE_LOCK
@@ -157,3 +158,22 @@ def test_a_secret_disabled_by_another_process_stops_working_within_the_cache_tim
     time.sleep(0.6)
     assert post_alertmanager(group("A"), process=False).status_code == 401
     assert AlertDelivery.objects.count() == 2
+
+
+def test_managers_see_waiting_and_set_aside_deliveries_and_cannot_change_them(
+    client, make_user, alertmanager
+):
+    AlertDelivery.objects.create(
+        integration=alertmanager,
+        body={},
+        attempts=5,
+        error="PayloadError: alerts",
+        failed_at=timezone.now(),
+    )
+    client.force_login(make_user("managers"))
+
+    page = client.get("/admin/integrations/alertdelivery/?failed_at__isempty=0")
+
+    assert page.status_code == 200
+    assert "PayloadError: alerts" in page.content.decode()
+    assert client.get("/admin/integrations/alertdelivery/add/").status_code == 403
