@@ -224,6 +224,9 @@ INTEGRATION_AUTH_CACHE_SECONDS = env.float("INTEGRATION_AUTH_CACHE_SECONDS", def
 ALERT_DELIVERY_ATTEMPTS = env.int("ALERT_DELIVERY_ATTEMPTS", default=5)
 # Processes `manage.py process_alerts` applies deliveries with, one lane each (by alert key).
 ALERT_PROCESSOR_LANES = env.int("ALERT_PROCESSOR_LANES", default=2)
+# The beat applies deliveries that waited this long (no processor running) every interval.
+ALERT_SWEEP_AFTER_SECONDS = env.int("ALERT_SWEEP_AFTER_SECONDS", default=30)
+ALERT_SWEEP_SECONDS = env.int("ALERT_SWEEP_SECONDS", default=10)
 RATELIMIT_USE_CACHE = "default"
 
 # --- audit ------------------------------------------------------------------
@@ -282,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
     "escalation: deliver pending notices": {
         "task": "escalation.notices_deliver",
         "schedule": NOTICE_SWEEP_SECONDS,
+    },
+    "integrations: apply alerts the processor left waiting": {
+        "task": "integrations.deliveries_sweep",
+        "schedule": ALERT_SWEEP_SECONDS,
     },
     "escalation: hourly digest": {
         "task": "escalation.digests_hourly",

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from config.admin import ViewOnly
 
@@ -102,3 +103,20 @@ class AlertDeliveryAdmin(ViewOnly, admin.ModelAdmin):
     list_select_related = ["integration"]
     fields = ["integration", "received_at", "attempts", "failed_at", "error", "body"]
     readonly_fields = fields
+    actions = ["retry"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("integrations.change_alertdelivery")
+
+    @admin.action(description=_("Put set-aside deliveries back in line"), permissions=["retry"])
+    def retry(self, request, queryset):
+        count = services.deliveries_retry(deliveries=queryset, actor=request.user)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery is back in line.",
+                "%(count)d deliveries are back in line.",
+                count,
+            )
+            % {"count": count},
+        )

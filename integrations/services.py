@@ -6,13 +6,15 @@ import logging
 import secrets
 import time
 import zlib
+from datetime import timedelta
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Value
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Mod
 from django.utils import timezone
 from django.utils.text import slugify
@@ -230,4 +232,77 @@ def deliveries_process(*, limit: int = 100, lane: int = 0, lanes: int = 1) -> in
                 _delivery_failed(pk, error)
                 break
             applied += 1
+    return applied
+
+
+@transaction.atomic
+def deliveries_retry(*, deliveries: QuerySet[AlertDelivery], actor: AbstractBaseUser) -> int:
+    """Put set-aside deliveries back in line once their cause is fixed. They are applied next,
+    so after alerts of their key that arrived later. Recorded in the audit log."""
+    if not actor.has_perm("integrations.change_alertdelivery"):
+        raise PermissionDenied
+    retried = 0
+    for delivery in deliveries.select_for_update().filter(failed_at__isnull=False):
+        LogEntry.objects.log_create(
+            delivery,
+            action=LogEntry.Action.UPDATE,
+            actor=actor,
+            changes={
+                "failed_at": [delivery.failed_at.isoformat(), None],
+                "attempts": [delivery.attempts, 0],
+            },
+        )
+        delivery.failed_at, delivery.attempts = None, 0
+        delivery.save(update_fields=["failed_at", "attempts"])
+        retried += 1
+    return retried
+
+
+# Lane n is applied only by the session holding PostgreSQL advisory lock LANE_LOCK + n.
+LANE_LOCK = 0x48494B00
+
+
+def lane_lock_try(lane: int) -> bool:
+    """Take lane `lane` for this database session, if nobody holds it (SQLite: always)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LANE_LOCK + lane])
+        return cursor.fetchone()[0]
+
+
+def lane_unlock(lane: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK + lane])
+
+
+def processor_lanes() -> int:
+    """Lanes in use: ALERT_PROCESSOR_LANES on PostgreSQL; SQLite has one writer anyway."""
+    return settings.ALERT_PROCESSOR_LANES if connection.vendor == "postgresql" else 1
+
+
+def deliveries_sweep(*, waited: timedelta, max_passes: int = 10) -> int:
+    """The beat's guarantee for alerts, as the sweeper's is for timers: when deliveries have
+    waited longer than `waited` (the processor is not running), apply them here, lane by
+    lane, leaving alone every lane a live processor holds. Returns how many were applied."""
+    overdue = AlertDelivery.objects.filter(
+        failed_at__isnull=True, received_at__lt=timezone.now() - waited
+    )
+    if not overdue.exists():
+        return 0
+    lanes, applied = processor_lanes(), 0
+    for lane in range(lanes):
+        if not lane_lock_try(lane):
+            continue
+        try:
+            for _pass in range(max_passes):
+                batch = deliveries_process(lane=lane, lanes=lanes)
+                applied += batch
+                if not batch:
+                    break
+        finally:
+            lane_unlock(lane)
+    if applied:
+        logger.warning("the alert processor seems to be down: %s deliveries applied", applied)
     return applied

@@ -7,18 +7,27 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from auditlog.models import LogEntry
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
 from incidents.models import Incident, State
-from integrations.management.commands.process_alerts import LANE_LOCK
+from integrations import tasks
 from integrations.models import AlertDelivery, Integration
-from integrations.services import deliveries_process, delivery_accept, integration_create
+from integrations.services import (
+    LANE_LOCK,
+    deliveries_process,
+    deliveries_retry,
+    delivery_accept,
+    integration_create,
+)
 from tests.conftest import need_service
 from tests.helpers import wait_for
 from tests.integrations.conftest import payload
@@ -69,12 +78,13 @@ def test_a_failing_delivery_holds_back_later_ones_until_it_is_set_aside(
     assert list(AlertDelivery.objects.all()) == [broken]
 
 
-def test_the_command_applies_what_is_waiting_and_stops_when_asked_once(post_alertmanager):
+def test_the_command_applies_what_is_waiting_and_stops_when_asked_once(post_alertmanager, settings):
+    settings.ALERT_PROCESSOR_LANES = 1
     post_alertmanager(group("A"), process=False)
     post_alertmanager(group("B"), process=False)
     out = io.StringIO()
 
-    call_command("process_alerts", "--once", "--lanes", "1", stdout=out)
+    call_command("process_alerts", "--once", stdout=out)
 
     assert "2 deliveries applied" in out.getvalue()
     assert Incident.objects.count() == 2
@@ -121,9 +131,10 @@ def test_a_second_processor_stands_by_until_the_lane_is_free(tmp_path):
     with psycopg.connect(url, autocommit=True) as active:  # the active processor, say
         active.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
         standby = subprocess.Popen(
-            [sys.executable, "manage.py", "process_alerts", "--once", "--lanes", "1"],
+            [sys.executable, "manage.py", "process_alerts", "--once"],
             cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, "DATABASE_URL": url.replace("postgresql", "postgres")},
+            env=os.environ
+            | {"DATABASE_URL": url.replace("postgresql", "postgres"), "ALERT_PROCESSOR_LANES": "1"},
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -177,3 +188,77 @@ def test_managers_see_waiting_and_set_aside_deliveries_and_cannot_change_them(
     assert page.status_code == 200
     assert "PayloadError: alerts" in page.content.decode()
     assert client.get("/admin/integrations/alertdelivery/add/").status_code == 403
+
+
+def test_the_beat_applies_deliveries_the_processor_left_waiting(post_alertmanager):
+    post_alertmanager(group("A"), process=False)
+    AlertDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))
+
+    assert tasks.deliveries_sweep() == 1
+
+    assert Incident.objects.count() == 1
+    assert not AlertDelivery.objects.exists()
+
+
+def test_the_beat_leaves_fresh_deliveries_to_the_processor(post_alertmanager):
+    post_alertmanager(group("A"), process=False)
+
+    assert tasks.deliveries_sweep() == 0
+
+    assert AlertDelivery.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_leaves_alone_a_lane_a_live_processor_holds(settings):
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    settings.ALERT_PROCESSOR_LANES = 1
+    integration, _secret = integration_create(name="held", kind="alertmanager")
+    delivery_accept(integration=integration, body=group("H"))
+    AlertDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))
+    db = connection.settings_dict
+    url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    with psycopg.connect(url, autocommit=True) as processor:
+        processor.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
+
+        assert tasks.deliveries_sweep() == 0
+        assert not Incident.objects.exists()
+
+        processor.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK])
+
+    assert tasks.deliveries_sweep() == 1
+    assert Incident.objects.count() == 1
+
+
+def test_a_manager_puts_a_set_aside_delivery_back_in_line_and_it_is_audited(
+    client, make_user, alertmanager
+):
+    delivery = AlertDelivery.objects.create(
+        integration=alertmanager,
+        body=group("R"),
+        lane=0,
+        attempts=5,
+        error="OperationalError: …",
+        failed_at=timezone.now(),
+    )
+    manager = make_user("managers")
+    client.force_login(manager)
+
+    client.post(
+        "/admin/integrations/alertdelivery/",
+        {"action": "retry", "_selected_action": [delivery.pk]},
+    )
+
+    delivery.refresh_from_db()
+    assert (delivery.failed_at, delivery.attempts) == (None, 0)
+    entry = LogEntry.objects.get_for_object(delivery).get()
+    assert entry.actor == manager
+    assert entry.changes_dict["attempts"] == [5, 0]
+    assert deliveries_process() == 1
+    assert Incident.objects.count() == 1
+
+
+def test_responders_cannot_put_deliveries_back_in_line(make_user, alertmanager):
+    AlertDelivery.objects.create(integration=alertmanager, body={}, failed_at=timezone.now())
+    with pytest.raises(PermissionDenied):
+        deliveries_retry(deliveries=AlertDelivery.objects.all(), actor=make_user("sysadmins"))
+    assert AlertDelivery.objects.get().failed_at is not None

@@ -3,20 +3,17 @@ import os
 import signal
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connections
 
-from integrations.services import deliveries_process
-
-# Lane n is applied only by the process holding advisory lock LANE_LOCK + n.
-LANE_LOCK = 0x48494B00
+from integrations.services import deliveries_process, lane_lock_try, lane_unlock, processor_lanes
 
 
 class Command(BaseCommand):
     help = (
         "Turn accepted alert deliveries into incidents, in the order they arrived, with one "
-        "process per lane. On PostgreSQL a second processor waits as a standby."
+        "process per lane (ALERT_PROCESSOR_LANES). On PostgreSQL a second processor waits as "
+        "a standby."
     )
 
     def add_arguments(self, parser):
@@ -24,18 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=float, default=0.2, help="seconds between looks when idle"
         )
-        parser.add_argument(
-            "--lanes",
-            type=int,
-            default=None,
-            help="processes side by side (default: ALERT_PROCESSOR_LANES)",
-        )
 
-    def handle(self, *args, once, interval, lanes, **options):
-        lanes = lanes or settings.ALERT_PROCESSOR_LANES
+    def handle(self, *args, once, interval, **options):
+        # One lane count everywhere (the beat's sweep partitions the same way).
+        lanes = processor_lanes()
         if lanes < 1:
-            raise CommandError("--lanes must be at least 1")
-        if lanes == 1 or connection.vendor != "postgresql":  # SQLite has one writer anyway
+            raise CommandError("ALERT_PROCESSOR_LANES must be at least 1")
+        if lanes == 1:
             self.run_lane(0, 1, once, interval)
             return
         connections.close_all()  # each lane opens its own
@@ -82,9 +74,8 @@ class Command(BaseCommand):
             if once:
                 break
             time.sleep(interval)
-        if locked and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK + lane])
+        if locked:
+            lane_unlock(lane)
         self.stdout.write(f"lane {lane + 1}/{lanes}: {applied} deliveries applied")
 
     def stop(self, *_args):
@@ -92,12 +83,8 @@ class Command(BaseCommand):
 
     def wait_for_the_lock(self, lane: int, interval: float) -> bool:
         """A lane's deliveries must be applied in order, so a second processor stands by."""
-        if connection.vendor != "postgresql":
-            return True  # SQLite serialises writers anyway
-        with connection.cursor() as cursor:
-            while not self.stopping:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [LANE_LOCK + lane])
-                if cursor.fetchone()[0]:
-                    return True
-                time.sleep(interval * 10)
+        while not self.stopping:
+            if lane_lock_try(lane):
+                return True
+            time.sleep(interval * 10)
         return False
