@@ -357,6 +357,8 @@ class AlertEvent:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     raw: dict = field(default_factory=dict)
+    # When Hikeshi accepted it; None: now. Applied later, an alert keeps its arrival time.
+    received_at: datetime | None = None
 
 
 def _open_alert_key(*, integration, event: AlertEvent, actor) -> tuple[AlertKey, bool]:
@@ -369,7 +371,7 @@ def _open_alert_key(*, integration, event: AlertEvent, actor) -> tuple[AlertKey,
     )
     if found:
         return found, False
-    now = timezone.now()
+    now = event.received_at or timezone.now()
     try:
         with transaction.atomic():
             incident = incident_declare(
@@ -400,7 +402,7 @@ def alert_receive(*, integration, event: AlertEvent, actor: AbstractBaseUser) ->
 
     Returns None for a resolution of an alert we hold no open incident for.
     """
-    now = timezone.now()
+    now = event.received_at or timezone.now()
     if not event.firing:
         return _alert_resolved(integration=integration, event=event, actor=actor, now=now)
     alert_key, opened = _open_alert_key(integration=integration, event=event, actor=actor)

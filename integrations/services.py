@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from auditlog.models import LogEntry
 from django.conf import settings
@@ -144,7 +145,9 @@ def alerts_ingest(*, integration: Integration, events: list[AlertEvent], actor=N
 
 
 @transaction.atomic
-def pagerduty_act(*, integration: Integration, dedup_key: str, action: str):
+def pagerduty_act(
+    *, integration: Integration, dedup_key: str, action: str, received_at: datetime | None = None
+):
     """PagerDuty `acknowledge` / `resolve`: act on the incident open under the dedup key; a
     resolve is also the alert's resolution."""
     if action == "resolve":
@@ -154,6 +157,7 @@ def pagerduty_act(*, integration: Integration, dedup_key: str, action: str):
             firing=False,
             title="",
             severity=integration.default_severity,
+            received_at=received_at,
         )
         alert_receive(integration=integration, event=resolved, actor=integration.user)
     lifecycle = Action.ACKNOWLEDGE if action == "acknowledge" else Action.RESOLVE
@@ -171,19 +175,29 @@ def delivery_accept(*, integration: Integration, body: dict) -> AlertDelivery:
     return AlertDelivery.objects.create(integration=integration, body=body, lane=lane)
 
 
-def _delivery_apply(integration: Integration, body: dict) -> None:
+def _delivery_apply(integration: Integration, delivery: AlertDelivery) -> None:
+    body = delivery.body
+
+    def received(events: list[AlertEvent]) -> list[AlertEvent]:
+        # Applied late after a storm, an alert still counts from when it arrived.
+        return [dataclasses.replace(e, received_at=delivery.received_at) for e in events]
+
     if integration.kind != Integration.Kind.PAGERDUTY:
-        alerts_ingest(
-            integration=integration, events=parsers.alertmanager_events(integration, body)
-        )
+        events = received(parsers.alertmanager_events(integration, body))
+        alerts_ingest(integration=integration, events=events)
         return
     action = body["event_action"]
     try:
         if action == "trigger":
-            event = parsers.pagerduty_alert_event(integration, body)
-            alerts_ingest(integration=integration, events=[event])
+            events = received([parsers.pagerduty_alert_event(integration, body)])
+            alerts_ingest(integration=integration, events=events)
         else:
-            pagerduty_act(integration=integration, dedup_key=body["dedup_key"], action=action)
+            pagerduty_act(
+                integration=integration,
+                dedup_key=body["dedup_key"],
+                action=action,
+                received_at=delivery.received_at,
+            )
     except ActionNotAllowed:
         pass  # already past that state: PagerDuty accepts such events silently too
 
@@ -223,7 +237,7 @@ def deliveries_process(*, limit: int = 100, lane: int = 0, lanes: int = 1) -> in
                             pk=d.integration_id
                         ),
                     )
-                    _delivery_apply(integration, delivery.body)
+                    _delivery_apply(integration, delivery)
                     delivery.delete()
             except (OperationalError, InterfaceError):
                 raise  # the database's trouble, not the delivery's: the caller waits and retries

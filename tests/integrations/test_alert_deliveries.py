@@ -262,3 +262,20 @@ def test_responders_cannot_put_deliveries_back_in_line(make_user, alertmanager):
     with pytest.raises(PermissionDenied):
         deliveries_retry(deliveries=AlertDelivery.objects.all(), actor=make_user("sysadmins"))
     assert AlertDelivery.objects.get().failed_at is not None
+
+
+def test_an_alert_applied_late_keeps_the_time_it_arrived(enqueue, pagerduty):
+    arrived = timezone.now() - timedelta(minutes=3)
+    body = {
+        "routing_key": pagerduty.secret,
+        "event_action": "trigger",
+        "payload": {"summary": "DB接続数が80%を超えています", "source": "db", "severity": "error"},
+    }
+    enqueue(body, process=False)
+    AlertDelivery.objects.update(received_at=arrived)  # the processor was behind
+
+    deliveries_process()
+
+    incident = Incident.objects.get()
+    assert incident.detected_at == arrived  # the escalation clock starts at arrival
+    assert incident.alerts.get().first_received_at == arrived
