@@ -3,6 +3,7 @@
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,12 @@ DEFAULT_SEVERITY_MAPPING = {
 
 def default_severity_mapping() -> dict[str, str]:
     return dict(DEFAULT_SEVERITY_MAPPING)
+
+
+def validate_severity_mapping(value) -> None:
+    """The same rule for the admin, the API and the command: label value → P0..P3."""
+    if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
+        raise ValidationError(_("Map label values to P0, P1, P2 or P3."))
 
 
 def hash_secret(secret: str) -> str:
@@ -46,6 +53,7 @@ class Integration(models.Model):
     severity_mapping = models.JSONField(
         _("severity mapping"),
         default=default_severity_mapping,
+        validators=[validate_severity_mapping],
         help_text=_("Alert severity label → P0–P3. A `priority: P0..P3` label always wins."),
     )
     grouping = models.CharField(
@@ -88,6 +96,11 @@ class Integration(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Labels are matched lower-cased (`severity_for`), so the keys are stored that way.
+        if isinstance(self.severity_mapping, dict):
+            self.severity_mapping = {str(k).lower(): v for k, v in self.severity_mapping.items()}
 
     def endpoint_path(self) -> str:
         return {

@@ -33,8 +33,7 @@ class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
         return integration.endpoint_url()
 
     def validate_severity_mapping(self, value):
-        if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
-            raise serializers.ValidationError(_("Map label values to P0, P1, P2 or P3."))
+        # The model's validator has checked the values; keys are stored lower-cased.
         return {str(k).lower(): v for k, v in value.items()}
 
 

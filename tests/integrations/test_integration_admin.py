@@ -104,3 +104,51 @@ def test_only_those_who_may_change_an_integration_can_rotate_its_secret(client, 
     )
     integration.refresh_from_db()
     assert integration.secret_hash != before
+
+
+@pytest.mark.parametrize("mapping", [{"critical": "P9"}, ["P0"]])
+def test_a_severity_mapping_to_no_runbook_level_is_refused_by_the_api(api, make_user, mapping):
+    client = api.as_user(make_user("managers"))
+
+    response = client.post(
+        "/api/v1/integrations/",
+        {"name": "prom", "kind": "alertmanager", "severity_mapping": mapping},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "severity_mapping" in response.json()["fields"]
+    assert not Integration.objects.exists()
+
+
+def test_a_severity_mapping_to_no_runbook_level_is_refused_by_the_admin(client, make_user):
+    client.force_login(make_user("managers"))
+
+    response = client.post(
+        "/admin/integrations/integration/add/",
+        {
+            "name": "prom",
+            "kind": "alertmanager",
+            "default_severity": "P2",
+            "severity_mapping": '{"critical": "P9"}',
+            "grouping": "group_key",
+            "policy": "",
+            "hmac_secret_env": "",
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "severity_mapping" in response.context["adminform"].form.errors
+    assert not Integration.objects.exists()
+
+
+def test_mapping_keys_are_stored_lower_cased_as_labels_are_matched(api, make_user):
+    client = api.as_user(make_user("managers"))
+    client.post(
+        "/api/v1/integrations/",
+        {"name": "prom", "kind": "alertmanager", "severity_mapping": {"Critical": "P1"}},
+        format="json",
+    )
+    integration = Integration.objects.get()
+    assert integration.severity_mapping == {"critical": "P1"}
+    assert integration.severity_for({"severity": "CRITICAL"}) == "P1"
