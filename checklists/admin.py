@@ -1,3 +1,4 @@
+from asgiref.local import Local
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -124,11 +125,15 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+# The request being rendered, per thread: admin instances are shared by every request.
+_rendering = Local()
+
+
 class RunPanel:
     """A run's progress bar and tick boxes, for the run's own page and the incident's."""
 
     def get_queryset(self, request):
-        self.request = request  # the checklist panel needs the user
+        _rendering.request = request  # the checklist panel needs the user
         return selectors.runs_with_items()
 
     @admin.display(description=_("progress"))
@@ -137,7 +142,7 @@ class RunPanel:
 
     @admin.display(description=_("checklist"))
     def checklist(self, obj):
-        return items_panel(obj, getattr(self, "request", None))
+        return items_panel(obj, getattr(_rendering, "request", None))
 
 
 @admin.register(ChecklistRun)

@@ -1,8 +1,13 @@
 """The admin: templates with their items, runs with progress, tick boxes that call the services."""
 
+import threading
+
+from django.contrib.admin import site
+from django.db import connections
 from django.urls import reverse
 
 from checklists.models import ChecklistRun, ChecklistTemplate, RunItem
+from checklists.selectors import runs_with_items
 
 
 def test_a_responder_ticks_and_skips_items_on_the_run_page(client, declare, operator):
@@ -85,3 +90,39 @@ def test_the_incident_page_inline_shows_tick_boxes_that_return_to_the_incident(
     assert f'formaction="/admin/checklists/checklistrun/item/{item.pk}/done/?next=' in shown
     assert ticked["Location"] == page
     assert RunItem.objects.get(pk=item.pk).status == "done"
+
+
+def test_a_page_shows_tick_buttons_for_its_own_viewer_while_another_renders(
+    rf, declare, operator, make_user
+):
+    """The admin is one object shared by every request thread: one viewer's permissions must
+    never leak into another's page."""
+    # Loaded with its items here: the other thread's connection cannot see this test's rows.
+    run = runs_with_items().get(incident=declare())
+    run_admin = site._registry[ChecklistRun]
+    responder, executive = rf.get("/"), rf.get("/")
+    responder.user, executive.user = operator, make_user("executives")
+    # Read (and cached) here, for the same reason as the items above.
+    assert operator.has_perm("checklists.tick_runitem")
+    assert not executive.user.has_perm("checklists.tick_runitem")
+    queried, rendered = threading.Event(), threading.Event()
+    seen = {}
+
+    def executives_page():
+        try:
+            run_admin.get_queryset(executive)
+            queried.set()
+            rendered.wait(5)
+            seen["executive"] = run_admin.checklist(run)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=executives_page)
+    other.start()
+    queried.wait(5)
+    run_admin.get_queryset(responder)  # the responder's request, meanwhile
+    rendered.set()
+    other.join(5)
+
+    assert "formaction" not in seen["executive"]
+    assert "formaction" in run_admin.checklist(run)
