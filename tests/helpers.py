@@ -28,3 +28,11 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def running_database_url() -> str:
+    """The running test database as a URL, for a subprocess or a second psycopg connection."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

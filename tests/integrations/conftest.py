@@ -10,6 +10,7 @@ from django.db import connection
 
 from integrations.services import deliveries_process, integration_create
 from tests.conftest import need_service
+from tests.helpers import running_database_url
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -73,8 +74,7 @@ def enqueue(client, pagerduty):
 def alert_processor(transactional_db, tmp_path):
     """`manage.py process_alerts` running against the test database, as in the Procfile."""
     need_service("PostgreSQL", connection.vendor == "postgresql")
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = running_database_url()
     log = tmp_path / "process_alerts.log"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "process_alerts", "--interval", "0.05"],

@@ -29,7 +29,7 @@ from integrations.services import (
     integration_create,
 )
 from tests.conftest import need_service
-from tests.helpers import wait_for
+from tests.helpers import running_database_url, wait_for
 from tests.integrations.conftest import payload
 
 
@@ -126,15 +126,13 @@ def test_a_second_processor_stands_by_until_the_lane_is_free(tmp_path):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="standby", kind="alertmanager")
     AlertDelivery.objects.create(integration=integration, body=group("S"))
-    db = connection.settings_dict
-    url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = running_database_url()
     with psycopg.connect(url, autocommit=True) as active:  # the active processor, say
         active.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
         standby = subprocess.Popen(
             [sys.executable, "manage.py", "process_alerts", "--once"],
             cwd=Path(__file__).resolve().parents[2],
-            env=os.environ
-            | {"DATABASE_URL": url.replace("postgresql", "postgres"), "ALERT_PROCESSOR_LANES": "1"},
+            env=os.environ | {"DATABASE_URL": url, "ALERT_PROCESSOR_LANES": "1"},
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -215,8 +213,7 @@ def test_the_beat_leaves_alone_a_lane_a_live_processor_holds(settings):
     integration, _secret = integration_create(name="held", kind="alertmanager")
     delivery_accept(integration=integration, body=group("H"))
     AlertDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))
-    db = connection.settings_dict
-    url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = running_database_url()
     with psycopg.connect(url, autocommit=True) as processor:
         processor.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
 

@@ -43,23 +43,25 @@ def test_the_command_prints_the_secret_once(db):
     assert "/api/v1/integrations/alertmanager/" in err.getvalue()
 
 
+def admin_form(**changes) -> dict:
+    """The admin's add form as a manager fills it in."""
+    return {
+        "name": "prom",
+        "kind": "alertmanager",
+        "default_severity": "P2",
+        "severity_mapping": '{"critical": "P0"}',
+        "grouping": "group_key",
+        "auto_resolve": "on",
+        "enabled": "on",
+        "policy": "",
+        "hmac_secret_env": "",
+        **changes,
+    }
+
+
 def test_the_admin_shows_the_secret_once_with_a_ready_configuration(client, make_user):
     client.force_login(make_user("managers"))
-    response = client.post(
-        "/admin/integrations/integration/add/",
-        {
-            "name": "prom",
-            "kind": "alertmanager",
-            "default_severity": "P2",
-            "severity_mapping": '{"critical": "P0"}',
-            "grouping": "group_key",
-            "auto_resolve": "on",
-            "enabled": "on",
-            "policy": "",
-            "hmac_secret_env": "",
-        },
-        follow=True,
-    )
+    response = client.post("/admin/integrations/integration/add/", admin_form(), follow=True)
     page = response.content.decode()
     assert "webhook_configs" in page
     integration = Integration.objects.get(name="prom")
@@ -125,16 +127,7 @@ def test_a_severity_mapping_to_no_runbook_level_is_refused_by_the_admin(client, 
     client.force_login(make_user("managers"))
 
     response = client.post(
-        "/admin/integrations/integration/add/",
-        {
-            "name": "prom",
-            "kind": "alertmanager",
-            "default_severity": "P2",
-            "severity_mapping": '{"critical": "P9"}',
-            "grouping": "group_key",
-            "policy": "",
-            "hmac_secret_env": "",
-        },
+        "/admin/integrations/integration/add/", admin_form(severity_mapping='{"critical": "P9"}')
     )
 
     assert response.status_code == 200  # the form again, with the error
