@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from incidents.models import Alert, Incident
+from integrations.models import AlertDelivery
 from integrations.services import deliveries_process, integration_create
 from tests.conftest import need_service
 from tests.helpers import running_database_url
@@ -31,6 +33,13 @@ def pagerduty(db):
     integration, secret = integration_create(name="pd-clients", kind="pagerduty")
     integration.secret = secret
     return integration
+
+
+def nothing_stored() -> bool:
+    """Not even a delivery for the processor: bad input is refused before it is stored."""
+    return not (
+        AlertDelivery.objects.exists() or Incident.objects.exists() or Alert.objects.exists()
+    )
 
 
 def _json(body) -> str | bytes:

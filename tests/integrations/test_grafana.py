@@ -8,7 +8,7 @@ import pytest
 
 from incidents.models import Incident
 from integrations.services import deliveries_process, integration_create
-from tests.integrations.conftest import payload
+from tests.integrations.conftest import nothing_stored, payload
 
 URL = "/api/v1/integrations/grafana/"
 
@@ -53,4 +53,4 @@ def test_a_signed_grafana_alert_opens_an_incident(client, grafana, timestamp):
 def test_a_missing_or_wrong_signature_is_401(client, grafana, signature):
     response = post(client, grafana, payload("grafana_firing"), signature)
     assert response.status_code == 401
-    assert not Incident.objects.exists()
+    assert nothing_stored()

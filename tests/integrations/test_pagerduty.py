@@ -3,7 +3,7 @@
 import pytest
 
 from incidents.models import Incident, State
-from tests.integrations.conftest import payload
+from tests.integrations.conftest import nothing_stored, payload
 
 
 @pytest.fixture
@@ -94,33 +94,36 @@ def test_each_invalid_event_is_400_in_pagerduty_format(enqueue, trigger, change,
     assert body["status"] == "invalid event"
     assert body["message"] == "Event object is invalid"
     assert any(e.startswith(error) for e in body["errors"]), body["errors"]
-    assert not Incident.objects.exists()
+    assert nothing_stored()
 
 
 def test_acknowledge_without_dedup_key_is_invalid(enqueue, pagerduty):
     response = enqueue({"routing_key": pagerduty.secret, "event_action": "acknowledge"})
     assert response.status_code == 400
+    assert nothing_stored()
 
 
 def test_not_json_is_invalid(enqueue):
     response = enqueue("{nope")
     assert response.status_code == 400
     assert response.json()["status"] == "invalid event"
+    assert nothing_stored()
 
 
 def test_an_unknown_routing_key_is_401(enqueue, trigger):
     trigger["routing_key"] = "0" * 32
     assert enqueue(trigger).status_code == 401
-    assert not Incident.objects.exists()
+    assert nothing_stored()
 
 
 def test_a_disabled_integration_is_401(enqueue, trigger, pagerduty):
     pagerduty.enabled = False
     pagerduty.save()
     assert enqueue(trigger).status_code == 401
+    assert nothing_stored()
 
 
 def test_a_body_over_512_kb_is_413(enqueue, trigger):
     trigger["payload"]["custom_details"] = {"blob": "x" * (600 * 1024)}
     assert enqueue(trigger).status_code == 413
-    assert not Incident.objects.exists()
+    assert nothing_stored()

@@ -4,12 +4,7 @@ import json
 
 import pytest
 
-from incidents.models import Alert, Incident
-from tests.integrations.conftest import payload
-
-
-def nothing_stored():
-    return not Incident.objects.exists() and not Alert.objects.exists()
+from tests.integrations.conftest import nothing_stored, payload
 
 
 def test_missing_secret_is_401(client, alertmanager):
@@ -37,6 +32,7 @@ def test_disabled_integration_is_401(post_alertmanager, alertmanager):
 def test_a_pagerduty_secret_does_not_open_the_alertmanager_endpoint(post_alertmanager, pagerduty):
     response = post_alertmanager(payload("alertmanager_firing"), secret=pagerduty.secret)
     assert response.status_code == 401
+    assert nothing_stored()
 
 
 def test_not_json_is_400(post_alertmanager):
