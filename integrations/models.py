@@ -21,6 +21,11 @@ def default_severity_mapping() -> dict[str, str]:
     return dict(DEFAULT_SEVERITY_MAPPING)
 
 
+def severity_mapping_keyed(value):
+    """Labels are matched lower-cased (`severity_for`), so mapping keys are stored that way."""
+    return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
 def validate_severity_mapping(value) -> None:
     """The same rule for the admin, the API and the command: label value → P0..P3."""
     if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
@@ -98,9 +103,7 @@ class Integration(models.Model):
         return self.name
 
     def clean(self) -> None:
-        # Labels are matched lower-cased (`severity_for`), so the keys are stored that way.
-        if isinstance(self.severity_mapping, dict):
-            self.severity_mapping = {str(k).lower(): v for k, v in self.severity_mapping.items()}
+        self.severity_mapping = severity_mapping_keyed(self.severity_mapping)
 
     def endpoint_path(self) -> str:
         return {

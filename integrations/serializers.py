@@ -4,7 +4,7 @@ from rest_framework import serializers
 from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from incidents.models import Severity
 
-from .models import Integration
+from .models import Integration, severity_mapping_keyed
 
 
 class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
@@ -33,8 +33,8 @@ class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
         return integration.endpoint_url()
 
     def validate_severity_mapping(self, value):
-        # The model's validator has checked the values; keys are stored lower-cased.
-        return {str(k).lower(): v for k, v in value.items()}
+        # The model's validator has checked the values; updates do not pass through clean().
+        return severity_mapping_keyed(value)
 
 
 class IntegrationCreatedSerializer(IntegrationSerializer):

@@ -91,7 +91,7 @@ def test_the_command_applies_what_is_waiting_and_stops_when_asked_once(post_aler
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lanes_side_by_side_never_let_a_resolve_overtake_its_trigger(settings):
+def test_lanes_side_by_side_never_let_a_resolve_overtake_its_trigger():
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="lanes", kind="alertmanager")
 
@@ -122,7 +122,7 @@ def test_lanes_side_by_side_never_let_a_resolve_overtake_its_trigger(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_processor_stands_by_until_the_lane_is_free(tmp_path):
+def test_a_second_processor_stands_by_until_the_lane_is_free():
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="standby", kind="alertmanager")
     AlertDelivery.objects.create(integration=integration, body=group("S"))
