@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 from auditlog.context import auditlog_value
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,11 +16,66 @@ from django.views import defaults
 from django_fsm import ConcurrentTransition
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from incidents.services import ActionNotAllowed
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _holds_nul(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def json_storable(raw: bytes):
+    """Parse a request body as JSON that PostgreSQL can store.
+
+    Python's parser takes NaN, Infinity, numbers beyond a double and strings with NUL
+    characters, and the database refuses each of them: left to it, they were a 500. Raises
+    ValueError saying what is wrong.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if b"\\u0000" in raw and _holds_nul(value):
+        raise ValueError("a string holds a NUL character (\\u0000)")
+    return value
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with `json_storable`'s rules."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return json_storable(stream.read())
+        except ValueError as error:
+            raise exceptions.ParseError(
+                _("JSON parse error: %(error)s") % {"error": error}
+            ) from error
+
 
 # How every error is documented in the OpenAPI schema.
 ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))

@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -224,6 +224,8 @@ INTEGRATION_AUTH_CACHE_SECONDS = env.float("INTEGRATION_AUTH_CACHE_SECONDS", def
 ALERT_DELIVERY_ATTEMPTS = env.int("ALERT_DELIVERY_ATTEMPTS", default=5)
 # Processes `manage.py process_alerts` applies deliveries with, one lane each (by alert key).
 ALERT_PROCESSOR_LANES = env.int("ALERT_PROCESSOR_LANES", default=2)
+# Their CPU priority (nice): when the machine is saturated, accepting alerts comes first.
+ALERT_PROCESSOR_NICE = env.int("ALERT_PROCESSOR_NICE", default=10)
 # The beat applies deliveries that waited this long (no processor running) every interval.
 ALERT_SWEEP_AFTER_SECONDS = env.int("ALERT_SWEEP_AFTER_SECONDS", default=30)
 ALERT_SWEEP_SECONDS = env.int("ALERT_SWEEP_SECONDS", default=10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 
 from django.conf import settings
@@ -14,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 
-from config.api import error_body
+from config.api import error_body, json_storable
 
 from . import parsers, services
 from .models import Integration
@@ -50,11 +49,12 @@ def _bearer(request) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
-def _json(request):
+def _json(request) -> tuple[object, str]:
+    """(body, "") or (None, what is wrong with it)."""
     try:
-        return json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
+        return json_storable(request.body), ""
+    except ValueError as error:
+        return None, str(error)
 
 
 def _respond(body: dict, status: int, **headers) -> JsonResponse:
@@ -78,9 +78,9 @@ def _webhook(request, kinds: tuple[str, ...], verify=None) -> JsonResponse:
         return _error(401, "bad_signature", "The signature header is missing or wrong.")
     if wait := _throttled(request, integration):
         return _error(429, "throttled", "Too many requests.", Retry_After=str(wait))
-    body = _json(request)
-    if body is None:
-        return _error(400, "parse_error", "The body is not JSON.")
+    body, wrong = _json(request)
+    if wrong:
+        return _error(400, "parse_error", f"The body is not JSON that can be stored: {wrong}")
     try:
         events = parsers.alertmanager_events(integration, body)
     except parsers.PayloadError as err:
@@ -131,9 +131,9 @@ def pagerduty_enqueue(request):
     """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
     if _too_large(request, PAGERDUTY_MAX_BYTES):
         return _pagerduty_answer(413, "Request entity too large")
-    body = _json(request)
-    if body is None:
-        return _pagerduty_invalid(["Event object is not valid JSON"])
+    body, wrong = _json(request)
+    if wrong:
+        return _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])
     try:
         body = parsers.pagerduty_event(body)
     except parsers.PayloadError as err:

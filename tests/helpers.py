@@ -1,9 +1,12 @@
-"""Small helpers for tests that start servers and wait on them."""
+"""Small helpers shared by tests: starting servers, waiting on them, bodies to refuse."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+
+import pytest
 
 
 def reachable(host: str, port: int) -> bool:
@@ -36,3 +39,19 @@ def running_database_url() -> str:
 
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+# JSON values Python's parser reads and PostgreSQL refuses to store: each is a 400, not a 500.
+# Each with a word the refusal must contain.
+UNSTORABLE_JSON = [
+    pytest.param("NaN", "NaN", id="NaN"),
+    pytest.param("-Infinity", "Infinity", id="Infinity"),
+    pytest.param("1e999", "out of range", id="a number beyond a double"),
+    pytest.param('"a\\u0000b"', "NUL", id="a NUL character"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "nested", id="absurd nesting"),
+]
+
+
+def json_with(body: dict, value: str, name: str = "extra") -> str:
+    """`body` as JSON text with one more member whose value is the raw JSON `value`."""
+    return json.dumps(body)[:-1] + f', "{name}": {value}}}'

@@ -1,4 +1,7 @@
-from incidents.models import Incident, State
+import pytest
+
+from incidents.models import Alert, Incident, State
+from tests.helpers import UNSTORABLE_JSON, json_with
 
 URL = "/api/v1/alerts/"
 
@@ -31,6 +34,20 @@ def test_bad_alerts_are_400_and_change_nothing(api, sysadmin):
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"title", "severity"}
     assert not Incident.objects.exists()
+
+
+@pytest.mark.parametrize(("value", "why"), UNSTORABLE_JSON)
+def test_details_the_database_cannot_store_are_400(api, sysadmin, value, why):
+    body = {"title": "x", "severity": "P3", "dedup_key": "k"}
+
+    response = api.as_user(sysadmin).generic(
+        "POST", URL, json_with(body, value, name="details"), content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+    assert why in response.json()["detail"]
+    assert not (Incident.objects.exists() or Alert.objects.exists())
 
 
 def test_without_a_token_it_is_401_and_without_permission_403(api, make_user):

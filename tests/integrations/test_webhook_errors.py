@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests.helpers import UNSTORABLE_JSON, json_with
 from tests.integrations.conftest import nothing_stored, payload
 
 
@@ -39,6 +40,30 @@ def test_not_json_is_400(post_alertmanager):
     response = post_alertmanager("{nope")
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(("value", "why"), UNSTORABLE_JSON)
+def test_json_the_database_cannot_store_is_400_saying_why(post_alertmanager, value, why):
+    response = post_alertmanager(json_with(payload("alertmanager_firing"), value))
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+    assert why in response.json()["detail"]
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(("value", "why"), UNSTORABLE_JSON)
+def test_pagerduty_json_the_database_cannot_store_is_an_invalid_event(
+    enqueue, pagerduty, value, why
+):
+    body = payload("pagerduty_trigger") | {"routing_key": pagerduty.secret}
+
+    response = enqueue(json_with(body, value))
+
+    assert response.status_code == 400
+    assert response.json()["status"] == "invalid event"
+    assert why in response.json()["errors"][0]
     assert nothing_stored()
 
 
