@@ -11,6 +11,8 @@ class IncidentsConfig(AppConfig):
 
         from . import models
 
-        auditlog.register(models.Incident)
+        # The postmortem is the reverse side of its own audited one-to-one: reading it for
+        # every diff cost a query per change and recorded nothing.
+        auditlog.register(models.Incident, exclude_fields=["postmortem"])
         auditlog.register(models.Postmortem)
         auditlog.register(models.ActionItem)

@@ -396,7 +396,7 @@ def _open_alert_key(*, integration, event: AlertEvent, actor) -> tuple[AlertKey,
         )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def alert_receive(*, integration, event: AlertEvent, actor: AbstractBaseUser) -> Alert | None:
     """Record an alert: open an incident, or attach to the open one with the same key.
 

@@ -129,8 +129,8 @@ class AlertDelivery(models.Model):
     """One accepted request, waiting for the alert processor.
 
     Senders are answered once their payload is stored, so an alert storm never holds them;
-    the processor turns each delivery into incident service calls in its own transaction
-    and deletes it there, so a delivery is neither lost nor applied twice.
+    the processor turns deliveries into incident service calls and deletes them in the same
+    transaction, so a delivery is neither lost nor applied twice.
     """
 
     integration = models.ForeignKey(

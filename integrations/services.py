@@ -132,7 +132,7 @@ def integration_builtin_api() -> Integration:
     return integration
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def alerts_ingest(*, integration: Integration, events: list[AlertEvent], actor=None) -> list:
     """All alerts of one request, all or nothing; returns the incidents they belong to."""
     actor = actor or integration.user
@@ -212,40 +212,67 @@ def _delivery_failed(pk: int, error: Exception) -> None:
 
 
 def deliveries_process(*, limit: int = 100, lane: int = 0, lanes: int = 1) -> int:
-    """Apply waiting deliveries in the order they arrived, each in its own transaction with
-    its deletion; with `lanes` > 1 only those of lane number `lane`. Returns how many were
-    applied.
+    """Apply waiting deliveries in the order they arrived; with `lanes` > 1 only those of
+    lane number `lane`. Returns how many were applied.
 
-    A delivery that fails stops the pass, so that the next pass retries it before anything
-    that came after it (a resolve must not overtake its trigger); after
+    They are applied together, in one transaction with their deletion. Should one of them
+    fail, that transaction is undone and they are applied again one at a time, each in its
+    own transaction: the failing one stops the pass, so that the next pass retries it before
+    anything that came after it (a resolve must not overtake its trigger); after
     ALERT_DELIVERY_ATTEMPTS failures it is set aside for a person to look at.
     """
     pending = AlertDelivery.objects.filter(failed_at__isnull=True).order_by("id")
     if lanes > 1:
         pending = pending.alias(slot=Mod("lane", Value(lanes))).filter(slot=lane)
+    try:
+        with batch_memo():  # one integration, policy and template lookup per pass
+            return _deliveries_apply_together(pending, limit)
+    except (OperationalError, InterfaceError):
+        raise  # the database's trouble, not a delivery's: the caller waits and retries
+    except Exception:
+        logger.info("a delivery failed within a batch; applying them one at a time")
+    with batch_memo():
+        return _deliveries_apply_each(pending, limit)
+
+
+def _integration_of(delivery: AlertDelivery) -> Integration:
+    return memoized(
+        ("integration", delivery.integration_id),
+        lambda: Integration.objects.select_related("user").get(pk=delivery.integration_id),
+    )
+
+
+def _deliveries_apply_together(pending: QuerySet[AlertDelivery], limit: int) -> int:
+    """Two statements and one commit for the whole batch, instead of four per delivery.
+
+    A processor working the same lane meanwhile waits on the first locked row, so that
+    deliveries of one key are never applied out of order.
+    """
+    with transaction.atomic():
+        deliveries = list(pending.select_for_update()[:limit])
+        for delivery in deliveries:
+            _delivery_apply(_integration_of(delivery), delivery)
+        AlertDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).delete()
+    return len(deliveries)
+
+
+def _deliveries_apply_each(pending: QuerySet[AlertDelivery], limit: int) -> int:
     applied = 0
-    with batch_memo():  # one integration, policy and template lookup per pass
-        for pk in pending.values_list("pk", flat=True)[:limit]:
-            try:
-                with transaction.atomic():
-                    delivery = pending.select_for_update().filter(pk=pk).first()
-                    if delivery is None:
-                        continue  # applied by another processor meanwhile
-                    integration = memoized(
-                        ("integration", delivery.integration_id),
-                        lambda d=delivery: Integration.objects.select_related("user").get(
-                            pk=d.integration_id
-                        ),
-                    )
-                    _delivery_apply(integration, delivery)
-                    delivery.delete()
-            except (OperationalError, InterfaceError):
-                raise  # the database's trouble, not the delivery's: the caller waits and retries
-            except Exception as error:
-                logger.exception("alert delivery %s failed", pk)
-                _delivery_failed(pk, error)
-                break
-            applied += 1
+    for pk in pending.values_list("pk", flat=True)[:limit]:
+        try:
+            with transaction.atomic():
+                delivery = pending.select_for_update().filter(pk=pk).first()
+                if delivery is None:
+                    continue  # applied by another processor meanwhile
+                _delivery_apply(_integration_of(delivery), delivery)
+                delivery.delete()
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as error:
+            logger.exception("alert delivery %s failed", pk)
+            _delivery_failed(pk, error)
+            break
+        applied += 1
     return applied
 
 

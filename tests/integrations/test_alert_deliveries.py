@@ -78,6 +78,37 @@ def test_a_failing_delivery_holds_back_later_ones_until_it_is_set_aside(
     assert list(AlertDelivery.objects.all()) == [broken]
 
 
+def test_deliveries_before_a_failing_one_are_applied_and_those_after_it_wait(
+    post_alertmanager, alertmanager
+):
+    post_alertmanager(group("before"), process=False)
+    broken = AlertDelivery.objects.create(integration=alertmanager, body={"alerts": "?"})
+    post_alertmanager(group("after"), process=False)
+
+    # The batch is undone as a whole, then applied one at a time up to the failing one.
+    assert deliveries_process() == 1
+
+    assert Incident.objects.count() == 1
+    broken.refresh_from_db()
+    assert broken.attempts == 1
+    waiting = [d.body.get("groupKey") for d in AlertDelivery.objects.all()]
+    assert waiting == [None, group("after")["groupKey"]]
+
+
+def test_a_batch_of_repeats_costs_three_statements_per_alert(
+    post_alertmanager, django_assert_max_num_queries
+):
+    post_alertmanager(group("noisy"))
+    for _ in range(10):
+        post_alertmanager(group("noisy"), process=False)
+
+    # Per alert: find its key, its alert, count it. Per batch: take, integration, delete.
+    with django_assert_max_num_queries(3 * 10 + 5):
+        assert deliveries_process() == 10
+
+    assert Incident.objects.get().alerts.get().times_received == 11
+
+
 def test_the_command_applies_what_is_waiting_and_stops_when_asked_once(post_alertmanager, settings):
     settings.ALERT_PROCESSOR_LANES = 1
     post_alertmanager(group("A"), process=False)
@@ -119,6 +150,31 @@ def test_lanes_side_by_side_never_let_a_resolve_overtake_its_trigger():
     assert not AlertDelivery.objects.exists()
     assert Incident.objects.count() == 30
     assert set(Incident.objects.values_list("state", flat=True)) == {State.POSTMORTEM}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_processor_yields_the_cpu_to_the_web_processes():
+    """Under a storm senders must be answered first; a backlog only waits."""
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    processor = subprocess.Popen(
+        [sys.executable, "manage.py", "process_alerts"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ
+        | {
+            "DATABASE_URL": running_database_url(),
+            "ALERT_PROCESSOR_LANES": "2",
+            "ALERT_PROCESSOR_NICE": "7",
+        },
+    )
+    try:
+        children = Path(f"/proc/{processor.pid}/task/{processor.pid}/children")
+        lanes = wait_for(lambda: children.read_text().split(), timeout=10)
+        assert len(lanes) == 2
+        for pid in [processor.pid, *map(int, lanes)]:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.nice(0) + 7)
+    finally:
+        processor.terminate()
+        assert processor.wait(timeout=10) == 0
 
 
 @pytest.mark.django_db(transaction=True)

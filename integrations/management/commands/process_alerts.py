@@ -3,6 +3,7 @@ import os
 import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connections
 
@@ -27,6 +28,9 @@ class Command(BaseCommand):
         lanes = processor_lanes()
         if lanes < 1:
             raise CommandError("ALERT_PROCESSOR_LANES must be at least 1")
+        # Senders time out and retry when answers are slow; a backlog only waits. So under
+        # a storm the web processes answer first and the lanes use the CPU left over.
+        os.nice(settings.ALERT_PROCESSOR_NICE)
         if lanes == 1:
             self.run_lane(0, 1, once, interval)
             return
@@ -36,16 +40,17 @@ class Command(BaseCommand):
             context.Process(target=self.run_lane, args=(lane, lanes, once, interval))
             for lane in range(lanes)
         ]
-        for child in children:
-            child.start()
 
         def stop(*_args):
             for child in children:
                 if child.is_alive():
                     child.terminate()
 
+        # Before the lanes start, so that a stop asked for at once stops them too.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
+        for child in children:
+            child.start()
         for child in children:
             child.join()
         if any(child.exitcode for child in children):
