@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -166,13 +167,22 @@ def pagerduty_act(
     )
 
 
-def delivery_accept(*, integration: Integration, body: dict) -> AlertDelivery:
+# One plain statement: under an alert storm this insert is most of what a request costs, and
+# the ORM's save path (its SQL compiler, the model's signals) was a third of that again.
+_DELIVERY_INSERT = (
+    f"INSERT INTO {AlertDelivery._meta.db_table} "  # noqa: S608 — our own table name
+    "(integration_id, body, lane, received_at, attempts, error) VALUES (%s, %s, %s, %s, 0, '')"
+)
+
+
+def delivery_accept(*, integration: Integration, body: dict) -> None:
     """Store a validated request for the processor; the sender is answered after this."""
     key = body.get("dedup_key") or body.get("groupKey") or ""
     # Alerts of one key share a lane, so processors working lanes side by side never reorder
     # them (a resolve overtaking its trigger).
     lane = zlib.crc32(f"{integration.pk}:{key}".encode()) & 0x7FFFFFFF
-    return AlertDelivery.objects.create(integration=integration, body=body, lane=lane)
+    with connection.cursor() as cursor:
+        cursor.execute(_DELIVERY_INSERT, [integration.pk, json.dumps(body), lane, timezone.now()])
 
 
 def _delivery_apply(integration: Integration, delivery: AlertDelivery) -> None:
