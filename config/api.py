@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from auditlog.context import auditlog_value
 from django.contrib.auth import get_user_model
@@ -34,34 +35,43 @@ def _finite(text: str) -> float:
     return value
 
 
-def _holds_nul(value) -> bool:
+# Escapes that can make a string PostgreSQL refuses: NUL, and surrogates (a lone one).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _unstorable_text(value) -> str:
+    """What is wrong with the first string PostgreSQL cannot store, or ""."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return "a string holds a NUL character (\\u0000)"
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return "a string holds a lone surrogate (\\ud800-\\udfff)"
         elif isinstance(item, dict):
             stack.extend(item)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return ""
 
 
 def json_storable(raw: bytes):
     """Parse a request body as JSON that PostgreSQL can store.
 
-    Python's parser takes NaN, Infinity, numbers beyond a double and strings with NUL
-    characters, and the database refuses each of them: left to it, they were a 500. Raises
+    Python's parser takes NaN, Infinity, numbers beyond a double, NUL characters and lone
+    surrogates, and the database refuses each of them: left to it, they were a 500. Raises
     ValueError saying what is wrong.
     """
     try:
         value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    if b"\\u0000" in raw and _holds_nul(value):
-        raise ValueError("a string holds a NUL character (\\u0000)")
+    if _SUSPECT_ESCAPE.search(raw) and (wrong := _unstorable_text(value)):
+        raise ValueError(wrong)
     return value
 
 

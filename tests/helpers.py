@@ -48,6 +48,7 @@ UNSTORABLE_JSON = [
     pytest.param("-Infinity", "Infinity", id="Infinity"),
     pytest.param("1e999", "out of range", id="a number beyond a double"),
     pytest.param('"a\\u0000b"', "NUL", id="a NUL character"),
+    pytest.param('{"\\ud800": 1}', "surrogate", id="a lone surrogate"),
     pytest.param("[" * 100_000 + "]" * 100_000, "nested", id="absurd nesting"),
 ]
 

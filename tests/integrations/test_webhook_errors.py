@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from incidents.models import Alert
 from tests.helpers import UNSTORABLE_JSON, json_with
 from tests.integrations.conftest import nothing_stored, payload
 
@@ -51,6 +52,16 @@ def test_json_the_database_cannot_store_is_400_saying_why(post_alertmanager, val
     assert response.json()["error"] == "parse_error"
     assert why in response.json()["detail"]
     assert nothing_stored()
+
+
+def test_an_emoji_escaped_as_a_surrogate_pair_is_fine(post_alertmanager):
+    body = payload("alertmanager_firing")
+    body["alerts"][0]["annotations"]["summary"] = "炎上 🔥"
+
+    response = post_alertmanager(json.dumps(body))  # ASCII: 🔥 travels as \ud83d\udd25
+
+    assert response.status_code == 200
+    assert Alert.objects.get().annotations["summary"] == "炎上 🔥"
 
 
 @pytest.mark.parametrize(("value", "why"), UNSTORABLE_JSON)
