@@ -133,7 +133,7 @@ def integration_builtin_api() -> Integration:
     return integration
 
 
-@transaction.atomic(savepoint=False)
+@transaction.atomic(savepoint=False)  # as alert_receive: all or nothing with the caller
 def alerts_ingest(*, integration: Integration, events: list[AlertEvent], actor=None) -> list:
     """All alerts of one request, all or nothing; returns the incidents they belong to."""
     actor = actor or integration.user
