@@ -5,6 +5,13 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+class Language(models.TextChoices):
+    """The languages people read Hikeshi in: its notices, chat answers and reports."""
+
+    JA = "ja", _("Japanese")
+    EN = "en", _("English")
+
+
 class Profile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -15,7 +22,7 @@ class Profile(models.Model):
     language = models.CharField(
         _("language of notices"),
         max_length=2,
-        choices=settings.LANGUAGES,
+        choices=Language.choices,
         blank=True,
         help_text=_("Empty: the team's language (Japanese when notified directly)."),
     )

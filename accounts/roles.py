@@ -12,7 +12,7 @@ RESPONDER = [
     "incidents.resolve_incident",
     "incidents.add_note",
     "incidents.view_timelineevent",
-    "incidents.view_alert",
+    "alerts.view_alert",
     "incidents.view_postmortem",
     "incidents.change_postmortem",
     "incidents.view_actionitem",
@@ -27,7 +27,7 @@ DECIDER = [
 ESCALATE = [
     "incidents.escalate_incident",
     "escalation.view_escalation",
-    "escalation.view_notice",
+    "notices.view_notice",
 ]
 CHECKLISTS = [
     "checklists.view_checklistrun",
@@ -45,7 +45,7 @@ ROLES: dict[str, list[str]] = {
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
-        "incidents.view_alert",
+        "alerts.view_alert",
         "incidents.view_postmortem",
         "incidents.view_actionitem",
         "incidents.add_note",
@@ -59,6 +59,8 @@ ROLES: dict[str, list[str]] = {
 }
 MANAGER_APPS = [
     "incidents",
+    "alerts",
+    "notices",
     "escalation",
     "checklists",
     "integrations",

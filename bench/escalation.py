@@ -75,13 +75,14 @@ def stop(processes: list[subprocess.Popen]) -> None:
 def singles_lateness(actor, count: int, tag: str) -> tuple[list[float], int]:
     """Declare `count` incidents on the live policy: their level 2 lateness, and how many
     notices were still waiting for delivery when the last one had fired."""
-    from escalation.models import Escalation, Notice
+    from escalation.models import Escalation
     from incidents.services import incident_declare
+    from notices.models import Notice
 
     singles = []
     for n in range(count):
         declared = incident_declare(
-            actor=actor, title=f"{tag} {n}", severity="P1", extra={"policy": "bench-live"}
+            actor=actor, title=f"{tag} {n}", severity="P1", policy_name="bench-live"
         )
         singles.append(declared.pk)
         time.sleep(0.05)
@@ -122,8 +123,9 @@ def main() -> None:
     from django.utils import timezone
 
     from config.celery import app
-    from escalation.models import Escalation, EscalationLevel, EscalationPolicy, Notice
+    from escalation.models import Escalation, EscalationLevel, EscalationPolicy
     from incidents.models import Incident
+    from notices.models import Notice
 
     redis.Redis.from_url(BROKER).flushdb()
     tmp = Path(tempfile.mkdtemp(prefix="bench-escalation-"))

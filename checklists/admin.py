@@ -10,8 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import ViewOnly, refusal_text
-from incidents.services import ActionNotAllowed
+from config.admin import ThroughServices, ViewOnly, refusal_text
+from config.base import ActionNotAllowed
 
 from . import selectors, services
 from .models import (
@@ -102,7 +102,7 @@ class TemplateItemInline(admin.TabularInline):
 
 
 @admin.register(ChecklistTemplate)
-class ChecklistTemplateAdmin(admin.ModelAdmin):
+class ChecklistTemplateAdmin(ThroughServices, admin.ModelAdmin):
     list_display = ["name_ja", "name_en", "key", "kind", "schedule", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["key", "name_ja", "name_en"]
@@ -225,6 +225,6 @@ class IncidentChecklistInline(RunPanel, ViewOnly, admin.StackedInline):
 
 
 @admin.register(KnownProblem)
-class KnownProblemAdmin(admin.ModelAdmin):
+class KnownProblemAdmin(ThroughServices, admin.ModelAdmin):
     list_display = ["title_ja", "title_en", "symptom_ja", "key"]
     search_fields = ["key", "title_ja", "title_en", "symptom_ja", "symptom_en", "keywords"]

@@ -45,7 +45,7 @@ class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
     serializer_class = RunItemSerializer
     permission_classes = [HasRequiredPermission]
     required_permission = "checklists.view_runitem"
-    queryset = RunItem.objects.select_related("by")
+    queryset = RunItem.objects.select_related("by", "run")
 
     @extend_schema(request=TickSerializer, responses={200: RunItemSerializer, 409: ERROR, **ERRORS})
     @action(detail=True, methods=["post"])

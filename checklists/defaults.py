@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ops.schedules import beat_task_ensure
+from config.base import SYSTEM, record_save
+from config.beat import beat_task_ensure
 
 from .models import ChecklistTemplate, CommandLanguage, KnownProblem, TemplateItem
 
@@ -347,13 +348,13 @@ def load_checklist_defaults() -> dict[str, int]:
     for spec in TEMPLATES:
         spec = dict(spec)
         items = spec.pop("items")
-        template, new = ChecklistTemplate.objects.get_or_create(key=spec["key"], defaults=spec)
+        template = ChecklistTemplate.objects.filter(key=spec["key"]).first()
+        new = template is None
         if new:
+            template = record_save(ChecklistTemplate(**spec), actor=SYSTEM)
             created["templates"] += 1
-            TemplateItem.objects.bulk_create(
-                TemplateItem(template=template, position=n, **fields)
-                for n, fields in enumerate(items, start=1)
-            )
+            for n, fields in enumerate(items, start=1):
+                record_save(TemplateItem(template=template, position=n, **fields), actor=SYSTEM)
         if template.kind in MAINTENANCE_SCHEDULES:
             task, task_new = beat_task_ensure(
                 name=f"checklists: {template.key}",
@@ -365,12 +366,13 @@ def load_checklist_defaults() -> dict[str, int]:
             if new or task_new:
                 # Linked only when one of them is new: a manager's unlinking is kept.
                 template.schedule = task
-                template.save(update_fields=["schedule"])
+                record_save(template, actor=SYSTEM, changed=["schedule"])
     _, sweep_new = beat_task_ensure(
         name="checklists: overdue notices", task="checklists.runs_mark_overdue", cron=OVERDUE_SWEEP
     )
     created["schedules"] += sweep_new
     for spec in KNOWN_PROBLEMS:
-        _, new = KnownProblem.objects.get_or_create(key=spec["key"], defaults=spec)
-        created["known_problems"] += new
+        if not KnownProblem.objects.filter(key=spec["key"]).exists():
+            record_save(KnownProblem(**spec), actor=SYSTEM)
+            created["known_problems"] += 1
     return created

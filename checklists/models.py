@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from incidents.models import JST
+from config.base import JST
 
 
 def localized(obj, field: str) -> str:
@@ -249,16 +250,12 @@ class ChecklistRun(models.Model):
         return Q(completed_at__isnull=True, due_at__lte=now)
 
     def get_admin_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("admin:checklists_checklistrun_change", args=[self.pk])
 
     def is_closed(self, now: datetime | None = None) -> bool:
         """Closed runs are history: their incident is closed, or their period ended complete."""
-        from incidents.models import State
-
         if self.incident_id:
-            return self.incident.state in (State.CLOSED, State.DISMISSED)
+            return self.incident.is_finished
         now = now or timezone.now()
         return self.completed_at is not None and self.due_at is not None and self.due_at <= now
 

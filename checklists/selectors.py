@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from incidents.models import Incident
-
 from .models import ChecklistRun, KnownProblem, RunItem
+
+if TYPE_CHECKING:  # the incident's close rule reads this module: no import back at run time
+    from incidents.models import Incident
 
 
 def runs_with_items() -> QuerySet[ChecklistRun]:
@@ -79,8 +82,6 @@ def _keyword_hits(problem: KnownProblem, text: str) -> int:
 
 def _fulltext_ranks(words: list[str]) -> dict[int, float]:
     """PostgreSQL only: ts_rank of each problem's English text against the incident's words."""
-    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
     if not words:
         return {}
     query = SearchQuery(words[0], config="english")

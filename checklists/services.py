@@ -1,4 +1,6 @@
-"""The only code that changes checklist runs. Admin, API, tasks and receivers call these."""
+"""The only code that changes checklists: runs attached to incidents and to maintenance
+periods, their ticks, the overdue notices, and the managers' templates and known problems.
+The admin, the API, the incident services and the beat tasks call these."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from config.base import ActionNotAllowed, require_permission, row_lock, timeline_record
 from config.bulk import bulk_insert
 from config.memo import memoized
-from escalation.services import notice_message_queue
 from incidents.models import Incident, TimelineEvent
-from incidents.services import ActionNotAllowed, require_permission, timeline_record
+from notices.services import notice_message_queue
 
 from . import selectors
 from .models import (
@@ -29,12 +31,11 @@ from .models import (
 TICK_PERMISSION = "checklists.tick_runitem"
 
 
-class RunClosed(ActionNotAllowed):
-    """Ticking an item of a run that is history (answered 409 like any refused action)."""
-
-    def __init__(self, *, action: str, run: ChecklistRun):
-        super().__init__(action=action, state="closed", allowed=[])
-        self.args = (_("%(run)s is closed; its items cannot change.") % {"run": run},)
+def _run_closed(*, action: str, run: ChecklistRun) -> ActionNotAllowed:
+    """Ticking an item of a run that is history: a 409 like any action refused now."""
+    return ActionNotAllowed(
+        _("%(run)s is closed; its items cannot change.") % {"run": run}, action=action
+    )
 
 
 def checklist_run_create(
@@ -112,8 +113,9 @@ def maintenance_run_create(
         return ChecklistRun.objects.get(template=template, period_start=start), False
 
 
-def maintenance_runs_create(*, key: str, at: datetime | None = None) -> ChecklistRun | None:
-    """What the beat task calls: the current run of the template `key`, if it is active."""
+def maintenance_run_current(*, key: str, at: datetime | None = None) -> ChecklistRun | None:
+    """The run of template `key` for the period containing `at` (created if missing), if the
+    template is active: what the beat task asks for at the start of each period."""
     template = ChecklistTemplate.objects.filter(key=key, is_active=True).first()
     if template is None:
         return None
@@ -126,14 +128,10 @@ def maintenance_runs_create(*, key: str, at: datetime | None = None) -> Checklis
 def _lock_item(item: RunItem, action: str, actor: AbstractBaseUser) -> RunItem:
     require_permission(actor, TICK_PERMISSION)
     # Lock the run: completion is decided over all its items.
-    run = (
-        ChecklistRun.objects.select_for_update(of=("self",))
-        .select_related("incident")
-        .get(pk=item.run_id)
-    )
+    run = row_lock(item.run, related=["incident"])
     if run.is_closed():
-        raise RunClosed(action=action, run=run)
-    item = RunItem.objects.select_for_update().get(pk=item.pk)
+        raise _run_closed(action=action, run=run)
+    item = row_lock(item)
     item.run = run
     return item
 

@@ -1,4 +1,5 @@
-"""What every API view shares: the error shape of DESIGN.md and the audit actor."""
+"""What every API view shares: the error shape (docs/ARCHITECTURE.md, "Errors") and the audit
+actor."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents.services import ActionNotAllowed
+from .base import ActionNotAllowed
 
 
 def _no_constant(name: str):
@@ -170,12 +171,13 @@ def _fields(detail) -> dict:
 def exception_handler(exc, context):
     """Every error as `{"error", "detail", "fields"}`; nothing a client sends becomes a 500."""
     if isinstance(exc, ActionNotAllowed):
+        state = {"state": exc.state} if exc.state else {}
         return Response(
             error_body(
                 "missing_requirements" if exc.missing else "transition_not_allowed",
                 str(exc),
                 {name: [_("This is required first.")] for name in exc.missing},
-                state=exc.state,
+                **state,
                 allowed_actions=exc.allowed,
                 missing=exc.missing,
             ),

@@ -53,8 +53,10 @@ INSTALLED_APPS = [
     "django_fsm",
     "accounts",
     "incidents",
+    "notices",
     "escalation",
     "checklists",
+    "alerts",
     "integrations",
     "ops",
 ]
@@ -234,6 +236,25 @@ RATELIMIT_USE_CACHE = "default"
 # --- audit ------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# Every audited model, in one place: managers' and responders' changes, with who and what.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "auth.user", "exclude_fields": ["password", "last_login"]},
+    {"model": "auth.group", "m2m_fields": {"permissions"}},
+    "auth.user_groups",
+    "accounts.profile",
+    # The postmortem is the reverse side of its own audited one-to-one: reading it for every
+    # diff cost a query per change and recorded nothing. The plan is frozen, never changed.
+    {"model": "incidents.incident", "exclude_fields": ["postmortem", "policy_snapshot"]},
+    "incidents.postmortem",
+    "incidents.actionitem",
+    {"model": "escalation.team", "m2m_fields": {"members"}},
+    "escalation.escalationpolicy",
+    {"model": "escalation.escalationlevel", "m2m_fields": {"teams", "users"}},
+    "checklists.checklisttemplate",
+    "checklists.templateitem",
+    "checklists.knownproblem",
+    {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
+)
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -284,8 +305,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escalation.escalate_due",
         "schedule": ESCALATION_SWEEP_SECONDS,
     },
-    "escalation: deliver pending notices": {
-        "task": "escalation.notices_deliver",
+    "notices: deliver pending notices": {
+        "task": "notices.deliver",
         "schedule": NOTICE_SWEEP_SECONDS,
     },
     "integrations: apply alerts the processor left waiting": {

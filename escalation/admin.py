@@ -1,4 +1,5 @@
-"""Admin for teams, policies (levels inline, dry-run panel), escalations and the outbox."""
+"""Admin for teams, policies (levels inline, dry-run panel) and escalations; every change
+goes through the services, as the API's do."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,12 +11,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import ReadOnlyInline, ViewOnly, refusal_text
+from config.admin import ReadOnlyInline, ViewOnly, adopt, refusal_text
+from config.base import ActionNotAllowed
 from incidents.models import Incident, Severity
-from incidents.services import ActionNotAllowed
 
-from . import selectors, services
-from .models import Escalation, EscalationLevel, EscalationPolicy, Notice, Team, check_levels
+from . import selectors
+from .models import Escalation, EscalationLevel, EscalationPolicy, Team, check_levels
+from .services import policies, timers
 
 
 @admin.register(Team)
@@ -23,6 +25,24 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "name_ja", "name_en", "email", "language"]
     search_fields = ["name", "name_ja", "name_en", "email"]
     filter_horizontal = ["members"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in policies.TEAM_FIELDS}
+        members = form.cleaned_data["members"]
+        if change:
+            policies.team_update(team=obj, actor=request.user, members=members, **fields)
+        else:
+            adopt(obj, policies.team_create(actor=request.user, members=members, **fields))
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the members were set by the service
+
+    def delete_model(self, request, obj):
+        policies.team_delete(team=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for team in queryset:
+            policies.team_delete(team=team, actor=request.user)
 
 
 class LevelFormSet(forms.BaseInlineFormSet):
@@ -107,6 +127,40 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return [*self.fields, "simulation"] if obj else self.fields
 
+    def save_model(self, request, obj, form, change):
+        pass  # written with its levels in save_related, through the service
+
+    def save_related(self, request, form, formsets, change):
+        """The policy and its levels in one service call, as the API writes them."""
+        (levels,) = formsets
+        levels.save(commit=False)  # only the admin's record of what changed; nothing is saved
+        specs = [
+            policies.LevelSpec(
+                number=data["number"],
+                name=data["name"],
+                delay=data["delay"],
+                min_severity=data["min_severity"],
+                emergency_contact=data["emergency_contact"],
+                teams=list(data["teams"]),
+                users=list(data["users"]),
+                emails=data["emails"],
+            )
+            for data in (level.cleaned_data for level in levels.forms)
+            if data and not data.get("DELETE")
+        ]
+        fields = {name: form.cleaned_data[name] for name in self.fields}
+        if change:
+            policies.policy_update(policy=form.instance, actor=request.user, levels=specs, **fields)
+        else:
+            adopt(form.instance, policies.policy_create(actor=request.user, levels=specs, **fields))
+
+    def delete_model(self, request, obj):
+        policies.policy_delete(policy=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset:
+            policies.policy_delete(policy=policy, actor=request.user)
+
     @admin.display(description=_("reaches nobody"))
     def unreached(self, obj):
         levels = obj.unreached_levels()
@@ -190,7 +244,7 @@ class IncidentEscalationMixin:
             return HttpResponseNotAllowed(["POST"])
         incident = get_object_or_404(Incident, pk=object_id)
         try:
-            fired = services.incident_escalate(
+            fired = timers.incident_escalate(
                 incident=incident,
                 actor=request.user,
                 reason=request.POST.get("escalate_reason", ""),
@@ -212,47 +266,3 @@ class EscalationAdmin(ViewOnly, admin.ModelAdmin):
     list_filter = ["level", "reason", "severity", "fired_at"]
     list_select_related = ["incident"]
     raw_id_fields = ["incident"]
-
-
-@admin.register(Notice)
-class NoticeAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "kind",
-        "incident",
-        "escalation",
-        "recipient",
-        "delivery",
-        "status",
-        "attempts",
-        "sent_at",
-        "short_error",
-    ]
-    list_filter = ["status", "kind", "delivery", "channel", "language", "created_at"]
-    search_fields = ["recipient", "incident__title", "last_error"]
-    list_select_related = ["incident", "escalation"]
-    raw_id_fields = ["incident", "escalation", "digest"]
-    actions = ["retry"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Notice._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("last error"))
-    def short_error(self, obj):
-        return obj.last_error[:80]
-
-    @admin.action(description=_("Retry the selected failed notices"), permissions=["retry"])
-    def retry(self, request, queryset):
-        count = services.notice_retry(notices=queryset)
-        self.message_user(
-            request, _("%(n)d notices queued again.") % {"n": count}, messages.SUCCESS
-        )
-
-    def has_retry_permission(self, request):
-        return request.user.has_perm("escalation.retry_notice")

@@ -1,4 +1,5 @@
-"""REST API for policies and teams: managers only (the model permissions only they hold)."""
+"""REST API for policies and teams: managers only (the model permissions only they hold);
+writes go through `escalation.services.policies`."""
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,12 +19,29 @@ from .serializers import (
     SimulateQuerySerializer,
     TeamSerializer,
 )
+from .services import policies
 
 
 class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
     serializer_class = PolicySerializer
     permission_classes = [ViewModelPermissions]
     queryset = EscalationPolicy.objects.prefetch_related("levels__teams").order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.instance = policies.policy_create(
+            actor=self.request.user, levels=serializer.level_specs(), **serializer.policy_fields()
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = policies.policy_update(
+            policy=serializer.instance,
+            actor=self.request.user,
+            levels=serializer.level_specs(),
+            **serializer.policy_fields(),
+        )
+
+    def perform_destroy(self, instance):
+        policies.policy_delete(policy=instance, actor=self.request.user)
 
     @extend_schema(
         parameters=[
@@ -51,3 +69,16 @@ class TeamViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
     serializer_class = TeamSerializer
     permission_classes = [ViewModelPermissions]
     queryset = Team.objects.prefetch_related("members").order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.instance = policies.team_create(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = policies.team_update(
+            team=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        policies.team_delete(team=instance, actor=self.request.user)

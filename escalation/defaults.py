@@ -13,7 +13,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from .models import EscalationLevel, EscalationPolicy, StopOn, Team
+from config.base import SYSTEM
+
+from .models import EscalationPolicy, StopOn, Team
+from .services import policies
 
 TEAMS = [
     ("operations", "運用チーム", "Operations team", "TEAM_OPERATIONS_EMAIL"),
@@ -38,31 +41,33 @@ def load_escalation_defaults() -> dict[str, int]:
     created = {"teams": 0, "policies": 0}
     teams = {}
     for name, name_ja, name_en, setting in TEAMS:
-        team, new = Team.objects.get_or_create(
-            name=name,
-            defaults={"name_ja": name_ja, "name_en": name_en, "email": getattr(settings, setting)},
-        )
-        created["teams"] += new
-        if not new and setting in os.environ and team.email != getattr(settings, setting):
-            team.email = getattr(settings, setting)
-            team.save(update_fields=["email"])
+        address = getattr(settings, setting)
+        team = Team.objects.filter(name=name).first()
+        if team is None:
+            fields = {"name": name, "name_ja": name_ja, "name_en": name_en, "email": address}
+            team = policies.team_create(actor=SYSTEM, **fields)
+            created["teams"] += 1
+        elif setting in os.environ and team.email != address:
+            team = policies.team_update(team=team, actor=SYSTEM, email=address)
         teams[name] = team
     if not EscalationPolicy.objects.filter(name=DEFAULT_POLICY).exists():
-        policy = EscalationPolicy.objects.create(
+        policies.policy_create(
+            actor=SYSTEM,
             name=DEFAULT_POLICY,
             description="本番運用ランブック: 連絡・エスカレーション / 報告フロー",
             is_default=not EscalationPolicy.objects.filter(is_default=True).exists(),
             stop_on=StopOn.RESOLVED,
+            levels=[
+                policies.LevelSpec(
+                    number=number,
+                    name=name,
+                    delay=delay,
+                    min_severity=min_severity,
+                    emergency_contact=phone,
+                    teams=[teams[team]],
+                )
+                for number, name, delay, min_severity, team, phone in LEVELS
+            ],
         )
-        for number, name, delay, min_severity, team, phone in LEVELS:
-            level = EscalationLevel.objects.create(
-                policy=policy,
-                number=number,
-                name=name,
-                delay=delay,
-                min_severity=min_severity,
-                emergency_contact=phone,
-            )
-            level.teams.add(teams[team])
         created["policies"] += 1
     return created

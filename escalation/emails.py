@@ -1,21 +1,22 @@
-"""E-mails rendered from notices: multipart text + HTML, in the recipient's language."""
+"""What escalation's notices say: the notice of a level reached, the hourly digest and the
+daily report. The outbox (`notices.emails`) renders them when it sends them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.defaultfilters import linebreaks
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from incidents.models import JST, Incident
+from config.base import JST
+from incidents.models import Incident
+from notices.models import Notice
 
-from .models import Escalation, Notice, Team
+from .models import Escalation, Team
 
 
 def duration_text(delta: timedelta) -> str:
@@ -83,56 +84,43 @@ def _item_context(notice: Notice) -> dict[str, Any]:
     }
 
 
-def _render(notice: Notice) -> tuple[str, str, str]:
-    if notice.kind == Notice.Kind.MESSAGE:
-        text = notice.data["text"]
-        return notice.data["subject"], text, str(linebreaks(text, autoescape=True))
-    if notice.kind == Notice.Kind.NOTICE:
-        context = _notice_context(notice)
-        subject = _subject(notice.incident, notice.escalation)
-        name = "notice"
-    else:
-        items = [
-            _item_context(item)
-            for item in notice.items.select_related("incident", "escalation").order_by(
-                "created_at", "pk"
-            )
-        ]
-        period: datetime = notice.period
-        context = {"items": items, "period": period, "trend": notice.data.get("trend")}
-        context |= _contacts(False)
-        if notice.kind == Notice.Kind.DIGEST:
-            subject = _("[Hikeshi] Hourly digest %(at)s: %(n)d incidents") % {
-                "at": period.astimezone(JST).strftime("%Y-%m-%d %H:00"),
-                "n": len(items),
-            }
-            name = "digest"
-        else:
-            subject = _("[Hikeshi] Daily report %(day)s") % {
-                "day": period.astimezone(JST).strftime("%Y-%m-%d")
-            }
-            name = "report"
+def _rendered(name: str, context: dict[str, Any], notice: Notice) -> tuple[str, str]:
     context |= {"notice": notice, "language": translation.get_language()}
     text = render_to_string(f"escalation/email/{name}.txt", context)
     html = render_to_string(f"escalation/email/{name}.html", context)
-    return subject, text, html
+    return text, html
 
 
-def notice_message(notice: Notice) -> EmailMultiAlternatives:
-    """The e-mail for a notice; its Message-ID is the notice's, the same on every resend."""
-    with translation.override(notice.language or settings.LANGUAGE_CODE), timezone.override(JST):
-        subject, text, html = _render(notice)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notice.recipient],
-        headers={
-            "Message-ID": notice.message_id,
-            "Content-Language": notice.language,
-            "X-Hikeshi-Notice": str(notice.pk),
-            "Auto-Submitted": "auto-generated",
-        },
-    )
-    message.attach_alternative(html, "text/html")
-    return message
+def notice_content(notice: Notice) -> tuple[str, str, str]:
+    """An escalation notice: the incident as it is now, and the level that was reached."""
+    subject = _subject(notice.incident, notice.escalation)
+    return subject, *_rendered("notice", _notice_context(notice), notice)
+
+
+def _collected_context(notice: Notice) -> dict[str, Any]:
+    items = [
+        _item_context(item)
+        for item in notice.items.select_related("incident", "escalation").order_by(
+            "created_at", "pk"
+        )
+    ]
+    context = {"items": items, "period": notice.period, "trend": notice.data.get("trend")}
+    return context | _contacts(False)
+
+
+def digest_content(notice: Notice) -> tuple[str, str, str]:
+    """1時間集約: the P2 notices of the hour, one message per recipient."""
+    context = _collected_context(notice)
+    subject = _("[Hikeshi] Hourly digest %(at)s: %(n)d incidents") % {
+        "at": notice.period.astimezone(JST).strftime("%Y-%m-%d %H:00"),
+        "n": len(context["items"]),
+    }
+    return subject, *_rendered("digest", context, notice)
+
+
+def report_content(notice: Notice) -> tuple[str, str, str]:
+    """日次レポート: the P3 notices of the day and the day's trend."""
+    subject = _("[Hikeshi] Daily report %(day)s") % {
+        "day": notice.period.astimezone(JST).strftime("%Y-%m-%d")
+    }
+    return subject, *_rendered("report", _collected_context(notice), notice)

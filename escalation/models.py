@@ -13,40 +13,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import notice_language
+from accounts.models import Language, notice_language
 from incidents.models import ACTIVE_STATES, Category, Incident, Severity, State
+from notices.models import Delivery
 
 MAX_LEVEL = 4
-
-
-class Language(models.TextChoices):
-    JA = "ja", _("Japanese")
-    EN = "en", _("English")
-
-
-class Delivery(models.TextChoices):
-    """アラート設定: 即座通知 / 1時間集約 / 日次レポート."""
-
-    IMMEDIATE = "immediate", _("Immediately")
-    HOURLY = "hourly", _("Hourly digest")
-    DAILY = "daily", _("Daily report")
-
-
-DELIVERY_BY_SEVERITY = {
-    Severity.P0: Delivery.IMMEDIATE,
-    Severity.P1: Delivery.IMMEDIATE,
-    Severity.P2: Delivery.HOURLY,
-    Severity.P3: Delivery.DAILY,
-}
-
-
-def delivery_for(severity: str) -> str:
-    return DELIVERY_BY_SEVERITY[Severity(severity)].value
 
 
 def severity_reaches(severity: str, minimum: str | None) -> bool:
@@ -176,8 +152,6 @@ class EscalationPolicy(models.Model):
 
 
 def validate_emails(value):
-    from django.core.validators import validate_email
-
     if not isinstance(value, list):
         raise ValidationError(_("A list of e-mail addresses."))
     for address in value:
@@ -383,103 +357,3 @@ class Escalation(models.Model):
     @property
     def lateness(self) -> timedelta:
         return max(self.fired_at - self.deadline, timedelta(0))
-
-
-class Notice(models.Model):
-    """The outbox: one e-mail to one recipient (or a digest / report collecting several)."""
-
-    class Kind(models.TextChoices):
-        NOTICE = "notice", _("Escalation notice")
-        DIGEST = "digest", _("Hourly digest")
-        REPORT = "report", _("Daily report")
-        MESSAGE = "message", _("Message")
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
-
-    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.NOTICE)
-    incident = models.ForeignKey(
-        Incident,
-        on_delete=models.CASCADE,
-        related_name="notices",
-        verbose_name=_("incident"),
-        null=True,
-        blank=True,
-    )
-    escalation = models.ForeignKey(
-        Escalation,
-        on_delete=models.CASCADE,
-        related_name="notices",
-        verbose_name=_("escalation"),
-        null=True,
-        blank=True,
-    )
-    # A notice waiting for a digest or report points at it once collected.
-    digest = models.ForeignKey(
-        "self",
-        on_delete=models.SET_NULL,
-        related_name="items",
-        verbose_name=_("digest"),
-        null=True,
-        blank=True,
-    )
-    recipient = models.EmailField(_("recipient"))
-    recipient_name = models.CharField(_("recipient name"), max_length=200, blank=True)
-    language = models.CharField(
-        _("language"), max_length=2, choices=Language.choices, default=Language.JA
-    )
-    channel = models.CharField(_("channel"), max_length=8, default="email", editable=False)
-    delivery = models.CharField(_("delivery"), max_length=16, choices=Delivery.choices)
-    period = models.DateTimeField(_("period"), null=True, blank=True)
-    status = models.CharField(
-        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    last_error = models.TextField(_("last error"), blank=True)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
-    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
-    data = models.JSONField(_("data"), default=dict, blank=True)
-
-    class Meta:
-        verbose_name = _("notice")
-        verbose_name_plural = _("notices")
-        ordering = ["-created_at", "-pk"]
-        permissions = [("retry_notice", _("Can retry failed notices"))]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["escalation", "recipient"],
-                condition=Q(escalation__isnull=False),
-                name="one_notice_per_recipient_per_escalation",
-            ),
-            models.UniqueConstraint(
-                fields=["kind", "period", "recipient"],
-                condition=Q(period__isnull=False),
-                name="one_digest_per_recipient_per_period",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["status", "next_attempt_at"],
-                condition=Q(status__in=["pending", "sending"]),
-                name="notice_outbox",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} → {self.recipient} ({self.status})"
-
-    @property
-    def is_sendable(self) -> bool:
-        """Digest items wait for their digest; everything else is mailed itself."""
-        return self.kind != self.Kind.NOTICE or self.delivery == Delivery.IMMEDIATE
-
-    @property
-    def message_id(self) -> str:
-        """Stable per notice: a resend after a crash is recognisably the same message."""
-        domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "hikeshi"
-        return f"<hikeshi.{self.kind}.{self.pk}@{domain}>"

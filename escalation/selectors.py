@@ -10,8 +10,9 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from incidents.models import Incident, Severity
+from notices.models import Notice, delivery_for
 
-from .models import Escalation, EscalationPolicy, Notice, Step, delivery_for, plan_timeline
+from .models import Escalation, EscalationPolicy, Step, plan_timeline
 
 
 def incident_escalations(incident: Incident) -> QuerySet[Escalation]:

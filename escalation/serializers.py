@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -8,6 +7,7 @@ from config.api import RejectUnknownFields, StrictInputSerializer
 from incidents.models import Category, Severity
 
 from .models import MAX_LEVEL, EscalationLevel, EscalationPolicy, StopOn, Team, check_levels
+from .services.policies import LevelSpec
 
 
 class TeamSerializer(RejectUnknownFields, serializers.ModelSerializer):
@@ -78,6 +78,12 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
     def validate_levels(self, levels):
         if not levels:
             raise serializers.ValidationError(_("A policy needs at least one level."))
+        # A PATCH makes nested fields optional; a level is still a whole level.
+        for level in levels:
+            if missing := [n for n in ("number", "name", "delay_seconds") if n not in level]:
+                raise serializers.ValidationError(
+                    _("Every level needs: %(fields)s") % {"fields": ", ".join(missing)}
+                )
         problems = check_levels(
             [(lv["number"], timedelta(seconds=lv["delay_seconds"])) for lv in levels]
         )
@@ -95,37 +101,26 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
             )
         return value
 
-    @transaction.atomic
-    def create(self, validated_data):
-        levels = validated_data.pop("levels")
-        policy = EscalationPolicy.objects.create(**validated_data)
-        self._write_levels(policy, levels)
-        return policy
-
-    @transaction.atomic
-    def update(self, instance, validated_data):
-        levels = validated_data.pop("levels", None)
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        instance.save()
-        if levels is not None:
-            instance.levels.all().delete()
-            self._write_levels(instance, levels)
-        return instance
-
-    @staticmethod
-    def _write_levels(policy, levels):
-        for spec in levels:
-            level = EscalationLevel.objects.create(
-                policy=policy,
-                number=spec["number"],
-                name=spec["name"],
-                delay=timedelta(seconds=spec["delay_seconds"]),
-                min_severity=spec.get("min_severity") or "",
-                emails=spec.get("emails", []),
-                emergency_contact=spec.get("emergency_contact", False),
+    def level_specs(self) -> list[LevelSpec] | None:
+        """The validated levels as the service takes them (None: not sent)."""
+        levels = self.validated_data.get("levels")
+        if levels is None:
+            return None
+        return [
+            LevelSpec(
+                number=level["number"],
+                name=level["name"],
+                delay=timedelta(seconds=level["delay_seconds"]),
+                min_severity=level.get("min_severity") or "",
+                emergency_contact=level.get("emergency_contact", False),
+                teams=level.get("teams", []),
+                emails=level.get("emails", []),
             )
-            level.teams.set(spec.get("teams", []))
+            for level in levels
+        ]
+
+    def policy_fields(self) -> dict:
+        return {k: v for k, v in self.validated_data.items() if k != "levels"}
 
 
 class SimulateQuerySerializer(StrictInputSerializer):

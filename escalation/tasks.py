@@ -7,11 +7,11 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from .services import digests, timers
 
 
 @shared_task(name="escalation.escalate_due")
-def escalate_due(helper: bool = False, wake: bool = False) -> int:
+def escalate_due_task(helper: bool = False, wake: bool = False) -> int:
     """Beat, every ESCALATION_SWEEP_SECONDS: the timers' guarantee.
 
     When a full batch was due, one helper sweep is queued so that another worker process
@@ -19,43 +19,32 @@ def escalate_due(helper: bool = False, wake: bool = False) -> int:
     each deadline before the next beat, so a level fires on time rather than up to one
     interval late, including those too far ahead for an ETA task of their own.
     """
-    claimed = services.escalate_due(max_batches=1)
+    claimed = timers.escalate_due(max_batches=1)
     if claimed >= settings.ESCALATION_SWEEP_BATCH:
         if not helper:
             with contextlib.suppress(Exception):  # no broker: this sweep does it alone
-                escalate_due.delay(helper=True)
-        claimed += services.escalate_due()
+                escalate_due_task.delay(helper=True)
+        claimed += timers.escalate_due()
     if not (helper or wake):
         with contextlib.suppress(Exception):  # no broker: the next beat sweeps them
-            for deadline in services.deadlines_ahead(
+            for deadline in timers.deadlines_ahead(
                 within=timedelta(seconds=settings.ESCALATION_SWEEP_SECONDS)
             ):
-                escalate_due.apply_async(kwargs={"wake": True}, eta=deadline)
+                escalate_due_task.apply_async(kwargs={"wake": True}, eta=deadline)
     return claimed
 
 
 @shared_task(name="escalation.fire_due")
-def escalation_fire_due(incident_id: int) -> int:
+def escalation_fire_due_task(incident_id: int) -> int:
     """ETA task after commit: fires a level sooner than the next sweep would."""
-    return services.escalation_fire_due(incident_id=incident_id)
-
-
-@shared_task(name="escalation.notices_send")
-def notices_send(notice_ids: list[int]) -> int:
-    return services.notice_deliver(notice_ids=notice_ids)
-
-
-@shared_task(name="escalation.notices_deliver")
-def notices_deliver() -> int:
-    """Beat: pending notices whose task was lost or whose retry is due."""
-    return services.notice_deliver()
+    return timers.escalation_fire_due(incident_id=incident_id)
 
 
 @shared_task(name="escalation.digests_hourly")
-def digests_hourly() -> int:
-    return len(services.digests_build())
+def digests_hourly_task() -> int:
+    return len(digests.digests_build())
 
 
 @shared_task(name="escalation.report_daily")
-def report_daily() -> int:
-    return len(services.report_daily_build())
+def report_daily_task() -> int:
+    return len(digests.report_daily_build())

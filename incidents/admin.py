@@ -11,13 +11,15 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
+from alerts.admin import AlertInline
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
-from config.admin import ReadOnlyInline, ViewOnly, refusal_text
+from config.admin import ReadOnlyInline, ViewOnly, adopt, refusal_text
+from config.base import ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
 
 from . import postmortems, services
-from .models import Action, ActionItem, Alert, Incident, Postmortem, Severity, State, TimelineEvent
+from .models import Action, ActionItem, Incident, Postmortem, Severity, State, TimelineEvent
 
 SEVERITY_COLOURS = {
     Severity.P0: "#b91c1c",
@@ -51,20 +53,18 @@ class TimelineInline(ReadOnlyInline):
     ordering = ["at", "pk"]
 
 
-class AlertInline(ReadOnlyInline):
-    """Detection: the alerts behind the incident, as the monitoring systems sent them."""
-
-    model = Alert
-    fields = [
-        "integration",
-        "status",
-        "summary",
-        "source",
-        "labels",
-        "first_received_at",
-        "last_received_at",
-        "times_received",
-    ]
+def save_action_items(formset, *, incident: Incident, actor) -> None:
+    """What an action item formset changed, each change through its service."""
+    formset.save(commit=False)  # sorts the forms into new, changed and deleted; saves nothing
+    for item in formset.deleted_objects:
+        services.action_item_delete(item=item, actor=actor)
+    for item, changed in formset.changed_objects:
+        services.action_item_update(
+            item=item, actor=actor, **{name: getattr(item, name) for name in changed}
+        )
+    for item in formset.new_objects:
+        fields = {name: getattr(item, name) for name in services.ACTION_ITEM_FIELDS}
+        adopt(item, services.action_item_add(incident=incident, actor=actor, **fields))
 
 
 class ActionItemInline(admin.TabularInline):
@@ -227,8 +227,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
                     if data.get(name) is not None and name not in ("root_cause", "resolution")
                 },
             )
-            obj.pk = incident.pk
-            obj._state.adding = False
+            adopt(obj, incident)
             return
         changes = {name: data[name] for name in form.changed_data if name != "new_note"}
         if changes:
@@ -236,12 +235,18 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         if data.get("new_note", "").strip():
             services.incident_add_note(incident=obj, actor=request.user, message=data["new_note"])
 
+    def save_formset(self, request, form, formset, change):
+        """Action items added, changed or removed on the incident's page: through the services."""
+        if formset.model is not ActionItem:
+            return super().save_formset(request, form, formset, change)
+        save_action_items(formset, incident=form.instance, actor=request.user)
+
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None):
         try:
             services.incident_transition(
                 incident=obj, action=transition_name, actor=request.user, **(kwargs or {})
             )
-        except (services.ActionNotAllowed, PermissionDenied, ValidationError) as err:
+        except (ActionNotAllowed, PermissionDenied, ValidationError) as err:
             self.message_user(request, refusal_text(err), messages.ERROR)
             return False
         self.message_user(
@@ -260,7 +265,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
                     incident=incident, action=Action.ACKNOWLEDGE, actor=request.user
                 )
                 done += 1
-            except (services.ActionNotAllowed, PermissionDenied):
+            except (ActionNotAllowed, PermissionDenied):
                 refused.append(incident.key)
         if done:
             self.message_user(
@@ -299,6 +304,25 @@ class ActionItemAdmin(admin.ModelAdmin):
     raw_id_fields = ["incident"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    def save_model(self, request, obj, form, change):
+        """The item's page and the list's editable status alike go through the services."""
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.action_item_update(item=obj, actor=request.user, **changes)
+        else:
+            fields = {name: form.cleaned_data[name] for name in services.ACTION_ITEM_FIELDS}
+            item = services.action_item_add(
+                incident=form.cleaned_data["incident"], actor=request.user, **fields
+            )
+            adopt(obj, item)
+
+    def delete_model(self, request, obj):
+        services.action_item_delete(item=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for item in queryset:
+            services.action_item_delete(item=item, actor=request.user)
+
 
 @admin.register(Postmortem)
 class PostmortemAdmin(admin.ModelAdmin):
@@ -328,7 +352,7 @@ class PostmortemAdmin(admin.ModelAdmin):
         return mark_safe(nh3.clean(html))  # noqa: S308 — sanitised by nh3 just above
 
     def save_model(self, request, obj, form, change):
-        postmortems.postmortem_update(
+        services.postmortem_update(
             incident=obj.incident,
             actor=request.user,
             **{name: form.cleaned_data[name] for name in form.changed_data},
@@ -337,7 +361,7 @@ class PostmortemAdmin(admin.ModelAdmin):
     @admin.action(description=_("Generate the report file"), permissions=["generate"])
     def generate_report(self, request, queryset):
         for postmortem in queryset.select_related("incident"):
-            path = postmortems.report_write(incident=postmortem.incident)
+            path = services.report_generate(incident=postmortem.incident, actor=request.user)
             self.message_user(request, _("Written: %(path)s") % {"path": path}, messages.SUCCESS)
 
     def has_generate_permission(self, request):

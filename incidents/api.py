@@ -9,16 +9,17 @@ from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from alerts.selectors import incident_alerts
+from alerts.serializers import AlertSerializer
 from config.api import ERROR, ERRORS, AuditedAPIMixin
-from escalation import services as escalation_services
 from escalation.serializers import EscalateSerializer
+from escalation.services.timers import incident_escalate
 
 from . import postmortems, selectors, services
 from .filters import IncidentFilter
 from .models import Action, Incident
 from .serializers import (
     ActionItemSerializer,
-    AlertSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
@@ -145,7 +146,7 @@ class IncidentViewSet(
         incident = self.get_object()
         data = EscalateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        escalation_services.incident_escalate(
+        incident_escalate(
             incident=incident, actor=request.user, reason=data.validated_data["reason"]
         )
         return self._answer(incident)
@@ -163,7 +164,7 @@ class IncidentViewSet(
     @action(detail=True, methods=["get"])
     def alerts(self, request, key=None):
         incident = self.get_object()
-        page = self.paginate_queryset(incident.alerts.select_related("integration"))
+        page = self.paginate_queryset(incident_alerts(incident))
         return self.get_paginated_response(AlertSerializer(page, many=True).data)
 
     @extend_schema(request=NoteSerializer, responses={201: TimelineEventSerializer, **ERRORS})
@@ -203,7 +204,7 @@ class IncidentViewSet(
         incident = self.get_object()
         data = PostmortemUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        draft = postmortems.postmortem_update(
+        draft = services.postmortem_update(
             incident=incident, actor=request.user, **data.validated_data
         )
         return Response(PostmortemSerializer(draft).data)
@@ -212,7 +213,7 @@ class IncidentViewSet(
     @action(detail=True, methods=["post"], url_path="postmortem/generate")
     def postmortem_generate(self, request, key=None):
         incident = self.get_object()
-        path = postmortems.report_generate(incident=incident, actor=request.user)
+        path = services.report_generate(incident=incident, actor=request.user)
         return Response({"path": path.name, "key": incident.key})
 
     @extend_schema(request=ActionItemSerializer, responses={201: ActionItemSerializer, **ERRORS})
@@ -221,7 +222,7 @@ class IncidentViewSet(
         incident = self.get_object()
         data = ActionItemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        item = postmortems.action_item_add(
+        item = services.action_item_add(
             incident=incident, actor=request.user, **data.validated_data
         )
         return Response(ActionItemSerializer(item).data, status=status.HTTP_201_CREATED)

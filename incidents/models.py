@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
@@ -13,9 +11,11 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+# `close` needs the incident's required checklist items done. Checklist models and selectors
+# never import this module, so the incident's rule may read them.
+from checklists.selectors import incident_missing_items
+
 KEY_PATTERN = re.compile(r"^INC-(\d{1,18})$")
-# The runbook's clock: reports, schedules and notices show Japan time, whatever TIME_ZONE says.
-JST = ZoneInfo("Asia/Tokyo")
 
 
 class State(models.TextChoices):
@@ -31,6 +31,8 @@ class State(models.TextChoices):
 ACTIVE_STATES = [State.DETECTED, State.TRIAGE, State.INVESTIGATING, State.RECOVERING]
 # The runbook's "resolved": nothing escalates once an incident is here.
 RESOLVED_STATES = [State.POSTMORTEM, State.CLOSED, State.DISMISSED]
+# Nothing changes any more: the report is published, or it was a false alarm.
+FINISHED_STATES = [State.CLOSED, State.DISMISSED]
 
 
 class Severity(models.TextChoices):
@@ -72,11 +74,6 @@ class Action(models.TextChoices):
     CLOSE = "close", _("Close")
     DISMISS = "dismiss", _("Dismiss as false alarm")
     REOPEN = "reopen", _("Reopen")
-
-
-# Other apps add what `close` needs (checklists: their required items); each callable returns
-# the names of what is missing, in the order a responder should fix them.
-close_requirements: list[Callable[[Incident], list[str]]] = []
 
 
 def _ready_to_close(incident: Incident) -> bool:
@@ -174,6 +171,10 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
     def get_admin_url(self) -> str:
         return reverse("admin:incidents_incident_change", args=[self.pk])
 
@@ -194,15 +195,14 @@ class Incident(ConcurrentTransitionMixin, models.Model):
         return self.resolved_at - self.detected_at if self.resolved_at else None
 
     def close_blockers(self) -> list[str]:
-        """What must be filled in before `close`; other apps add their own (checklists)."""
+        """What must be done before `close`, in the order a responder should do it: the root
+        cause, the resolution, then each required checklist item still open."""
         missing = []
         if not self.root_cause.strip():
             missing.append("root_cause")
         if not self.resolution.strip():
             missing.append("resolution")
-        for requirement in close_requirements:
-            missing.extend(requirement(self))
-        return missing
+        return missing + incident_missing_items(self)
 
     def close_blocker_labels(self) -> list[str]:
         names = {f.name: f.verbose_name for f in self._meta.fields}
@@ -353,69 +353,6 @@ class IdempotencyKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key_per_user")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key} → INC-{self.incident_id}"
-
-
-class Alert(models.Model):
-    """One monitored condition (a fingerprint or dedup key) as it fired and resolved."""
-
-    class Status(models.TextChoices):
-        FIRING = "firing", _("Firing")
-        RESOLVED = "resolved", _("Resolved")
-
-    incident = models.ForeignKey(
-        Incident, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("incident")
-    )
-    integration = models.ForeignKey(
-        "integrations.Integration",
-        on_delete=models.PROTECT,
-        related_name="alerts",
-        verbose_name=_("integration"),
-    )
-    fingerprint = models.CharField(_("fingerprint / dedup key"), max_length=255)
-    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
-    summary = models.CharField(_("summary"), max_length=1024, blank=True)
-    source = models.CharField(_("source"), max_length=255, blank=True)
-    severity = models.CharField(_("severity"), max_length=2, choices=Severity.choices)
-    labels = models.JSONField(_("labels"), default=dict, blank=True)
-    annotations = models.JSONField(_("annotations"), default=dict, blank=True)
-    links = models.JSONField(_("links"), default=list, blank=True)
-    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
-    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
-    raw = models.JSONField(_("raw payload"), default=dict, blank=True)
-    first_received_at = models.DateTimeField(_("first received"))
-    last_received_at = models.DateTimeField(_("last received"))
-    times_received = models.PositiveIntegerField(_("times received"), default=1)
-
-    class Meta:
-        verbose_name = _("alert")
-        verbose_name_plural = _("alerts")
-        ordering = ["first_received_at", "pk"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["incident", "integration", "fingerprint"], name="one_alert_per_fingerprint"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.fingerprint} ({self.status})"
-
-
-class AlertKey(models.Model):
-    """While an incident is active, the key its alerts dedupe on; unique, so races open one."""
-
-    integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
-    )
-    key = models.CharField(max_length=255)
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alert_keys")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["integration", "key"], name="one_open_incident_per_key")
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer, UsernameField
 from escalation.models import EscalationPolicy
 
-from .models import Action, ActionItem, Alert, Category, Incident, Severity, TimelineEvent
+from .models import Action, ActionItem, Category, Incident, Severity, TimelineEvent
 from .services import incident_allowed_actions
 
 User = get_user_model()
@@ -81,7 +81,7 @@ class IncidentCreateSerializer(StrictInputSerializer):
     def to_internal_value(self, data):
         values = super().to_internal_value(data)
         if "policy" in values:
-            values["extra"] = {"policy": values.pop("policy").name}
+            values["policy_name"] = values.pop("policy").name
         return values
 
 
@@ -113,31 +113,6 @@ class TimelineEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = TimelineEvent
         fields = ["id", "kind", "actor", "at", "message", "data"]
-        read_only_fields = fields
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    integration = serializers.SlugRelatedField(slug_field="name", read_only=True)
-
-    class Meta:
-        model = Alert
-        fields = [
-            "id",
-            "integration",
-            "fingerprint",
-            "status",
-            "summary",
-            "source",
-            "severity",
-            "labels",
-            "annotations",
-            "links",
-            "starts_at",
-            "ends_at",
-            "first_received_at",
-            "last_received_at",
-            "times_received",
-        ]
         read_only_fields = fields
 
 

@@ -1,12 +1,18 @@
-"""The only code that changes incidents. Admin, API, chat and alerts all call these."""
+"""The only code that changes incidents, their postmortems and action items. The admin, the
+API, the alert adapters, commands and tasks all call these.
+
+Each write reads top to bottom: check the permission, lock the row, change it, record it on
+the timeline, then call what follows in the order it happens (the escalation plan and timer,
+the checklist runs, the postmortem). Side effects outside the database (tasks, mail, report
+files) are queued to run after commit.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -14,76 +20,38 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
-from . import postmortems, signals
+from alerts.models import AlertKey
+from checklists.services import checklist_runs_attach
+from config.base import ActionNotAllowed, require_permission, row_lock, timeline_record
+from escalation.models import Escalation
+from escalation.services.timers import (
+    escalation_plan_freeze,
+    escalation_reschedule,
+    escalation_timer_start,
+)
+
+from . import postmortems
 from .models import (
     Action,
-    Alert,
-    AlertKey,
+    ActionItem,
     Category,
     IdempotencyKey,
     Incident,
+    Postmortem,
     Severity,
     State,
     TimelineEvent,
 )
 
-User = get_user_model()
-
 EDITABLE_FIELDS = ("title", "summary", "impact", "service", "category", "root_cause", "resolution")
-
-
-class ActionNotAllowed(Exception):
-    """A lifecycle action that the incident's state (or missing data) does not allow now."""
-
-    def __init__(self, *, action: str, state: str, allowed: list[str], missing=()):
-        self.action, self.state, self.allowed, self.missing = action, state, allowed, list(missing)
-        if self.missing:
-            message = _("%(action)s needs first: %(missing)s") % {
-                "action": action,
-                "missing": ", ".join(self.missing),
-            }
-        else:
-            message = _("%(action)s is not allowed while the incident is %(state)s") % {
-                "action": action,
-                "state": state,
-            }
-        super().__init__(message)
-
-
-def require_permission(actor: AbstractBaseUser, perm: str) -> None:
-    """Every service checks its permission itself: admin, API, chat and tasks alike."""
-    if not actor.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission: %(perm)s") % {"perm": perm})
-
-
-def timeline_record(
-    *,
-    incident: Incident,
-    kind: str,
-    actor: AbstractBaseUser | None = None,
-    message: str = "",
-    data: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> TimelineEvent:
-    return TimelineEvent.objects.create(
-        incident=incident,
-        kind=kind,
-        actor=actor if actor and actor.is_authenticated else None,
-        at=at or timezone.now(),
-        message=message,
-        data=data or {},
-    )
+POSTMORTEM_FIELDS = postmortems.POSTMORTEM_FIELDS
+ACTION_ITEM_FIELDS = ("title", "owner", "due_date", "status", "link")
 
 
 def incident_allowed_actions(*, incident: Incident, user: AbstractBaseUser) -> list[str]:
     """Actions `user` may take on `incident` now, in lifecycle order."""
     available = {t.name for t in incident.get_available_user_state_transitions(user)}
     return [a.value for a in Action if a.value in available]
-
-
-def incident_lock(incident: Incident) -> Incident:
-    # One writer per incident at a time; the loser sees the winner's state and gets a 409.
-    return Incident.objects.select_for_update().get(pk=incident.pk)
 
 
 def _check_detected_at(detected_at: datetime | None) -> None:
@@ -103,9 +71,13 @@ def incident_declare(
     category: str = Category.SYSTEM,
     detected_at: datetime | None = None,
     commander: AbstractBaseUser | None = None,
-    extra: dict[str, Any] | None = None,
+    policy_name: str = "",
 ) -> Incident:
-    """Open an incident (障害検知) and start its clock; `extra` is passed to receivers."""
+    """Open an incident (障害検知) and start its clock.
+
+    `policy_name` chooses the escalation policy (the API's `policy`, an integration's); empty:
+    the most specific policy for the severity and category, else the default.
+    """
     require_permission(actor, "incidents.add_incident")
     _check_detected_at(detected_at)
     incident = Incident(
@@ -120,6 +92,7 @@ def incident_declare(
         created_by=actor if actor.is_authenticated else None,
     )
     incident.full_clean(exclude=["created_by", "commander", "state"])
+    escalation_plan_freeze(incident=incident, policy_name=policy_name)
     incident.save()
     timeline_record(
         incident=incident,
@@ -128,9 +101,8 @@ def incident_declare(
         message=title,
         data={"severity": severity, "category": category},
     )
-    signals.incident_declared.send(
-        sender=Incident, incident=incident, actor=actor, extra=extra or {}
-    )
+    checklist_runs_attach(incident=incident, declared=True)
+    escalation_timer_start(incident=incident)
     return incident
 
 
@@ -166,7 +138,7 @@ def incident_transition(
     require_permission(actor, f"incidents.{action}_incident")
     if action == Action.DISMISS and not reason.strip():
         raise ValidationError({"reason": [_("A reason is required to dismiss an incident.")]})
-    incident = incident_lock(incident)
+    incident = row_lock(incident)
     method = getattr(incident, action)
     if not can_proceed(method, check_conditions=False):
         raise ActionNotAllowed(
@@ -204,9 +176,9 @@ def incident_transition(
     if incident.state == State.CLOSED:
         closed = incident
         transaction.on_commit(lambda: postmortems.report_write(incident=closed), robust=True)
-    signals.incident_transitioned.send(
-        sender=Incident, incident=incident, action=action, actor=actor
-    )
+    # Stops at the policy's stop state; a reopened incident picks up where its plan stands.
+    if action == Action.REOPEN or incident.next_escalation_at is not None:
+        escalation_reschedule(incident=incident)
     return incident
 
 
@@ -217,7 +189,7 @@ def incident_change_severity(
     require_permission(actor, "incidents.change_incident")
     if severity not in Severity.values:
         raise ValidationError({"severity": [_("Unknown severity.")]})
-    incident = incident_lock(incident)
+    incident = row_lock(incident)
     previous = incident.severity
     if previous == severity:
         return incident
@@ -230,9 +202,11 @@ def incident_change_severity(
         message=note,
         data={"from": previous, "to": severity},
     )
-    signals.incident_severity_changed.send(
-        sender=Incident, incident=incident, previous=previous, actor=actor
-    )
+    if incident.is_active:  # a new severity can match more checklist templates
+        checklist_runs_attach(incident=incident)
+    # Raised: a level that now applies and whose deadline passed fires at once (P0 → L4).
+    # Lowered: only ever removes levels from the plan, never adds one.
+    escalation_reschedule(incident=incident, reason=Escalation.Reason.SEVERITY)
     return incident
 
 
@@ -243,7 +217,7 @@ def incident_assign_commander(
     require_permission(actor, "incidents.change_incident")
     if commander is not None and not commander.is_active:
         raise ValidationError({"commander": [_("The commander must be an active user.")]})
-    incident = incident_lock(incident)
+    incident = row_lock(incident)
     previous = incident.commander
     if previous == commander:
         return incident
@@ -278,7 +252,7 @@ def incident_update(*, incident: Incident, actor: AbstractBaseUser, **changes: A
         raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
     if "detected_at" in changes:
         _check_detected_at(changes["detected_at"])
-    incident = incident_lock(incident)
+    incident = row_lock(incident)
     diff = {}
     for name, value in changes.items():
         before = getattr(incident, name)
@@ -296,7 +270,10 @@ def incident_update(*, incident: Incident, actor: AbstractBaseUser, **changes: A
         message=", ".join(sorted(diff)),
         data=diff,
     )
-    signals.incident_updated.send(sender=Incident, incident=incident, changes=diff, actor=actor)
+    if incident.is_active:  # recategorised as security, say: the security checklist too
+        checklist_runs_attach(incident=incident)
+    if "detected_at" in diff:  # deadlines count from detection
+        escalation_reschedule(incident=incident)
     return incident
 
 
@@ -336,170 +313,64 @@ def incident_action_states(
     return states
 
 
-# --- alerts → incidents --------------------------------------------------------------
+# --- postmortems (事後対応) and action items -----------------------------------------------
 
 
-@dataclass(frozen=True)
-class AlertEvent:
-    """One alert as an integration saw it, already translated from its wire format."""
-
-    key: str  # what alerts of one incident share (group key, fingerprint, dedup key)
-    fingerprint: str  # this alert within the incident
-    firing: bool
-    title: str
-    severity: str
-    summary: str = ""
-    source: str = ""
-    service: str = ""
-    labels: dict = field(default_factory=dict)
-    annotations: dict = field(default_factory=dict)
-    links: list = field(default_factory=list)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    raw: dict = field(default_factory=dict)
-    # When Hikeshi accepted it; None: now. Applied later, an alert keeps its arrival time.
-    received_at: datetime | None = None
+@transaction.atomic
+def postmortem_update(*, incident: Incident, actor: AbstractBaseUser, **fields: Any) -> Postmortem:
+    """Edit the postmortem; incident fields go through `incident_update` and its timeline."""
+    unknown = set(fields) - set(POSTMORTEM_FIELDS) - set(postmortems.INCIDENT_FIELDS)
+    if unknown:
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    require_permission(actor, "incidents.change_incident")
+    incident_changes = {k: v for k, v in fields.items() if k in postmortems.INCIDENT_FIELDS}
+    if incident_changes:
+        incident = incident_update(incident=incident, actor=actor, **incident_changes)
+    postmortem = postmortems.postmortem_draft(incident=incident)
+    changed = [k for k in POSTMORTEM_FIELDS if k in fields and getattr(postmortem, k) != fields[k]]
+    for name in changed:
+        setattr(postmortem, name, fields[name])
+    if changed:
+        postmortem.save(update_fields=[*changed, "updated_at"])
+    return postmortem
 
 
-def _open_alert_key(*, integration, event: AlertEvent, actor) -> tuple[AlertKey, bool]:
-    """The active incident for this key, or a new one; a unique constraint settles races."""
-    found = (
-        AlertKey.objects.select_for_update()
-        .select_related("incident")
-        .filter(integration=integration, key=event.key)
-        .first()
-    )
-    if found:
-        return found, False
-    now = event.received_at or timezone.now()
-    try:
-        with transaction.atomic():
-            incident = incident_declare(
-                actor=actor,
-                title=event.title[:200] or event.key[:200],
-                severity=event.severity,
-                summary=event.summary,
-                service=event.service[:100],
-                detected_at=min(event.starts_at or now, now),
-                extra={"integration": integration, "policy": integration.policy},
-            )
-            return AlertKey.objects.create(
-                integration=integration, key=event.key, incident=incident
-            ), True
-    except IntegrityError:
-        # Another request opened it a moment ago; its incident is ours.
-        return (
-            AlertKey.objects.select_for_update()
-            .select_related("incident")
-            .get(integration=integration, key=event.key),
-            False,
-        )
+def report_generate(*, incident: Incident, actor: AbstractBaseUser) -> Path:
+    """A manager's "generate report" (any time, any state)."""
+    require_permission(actor, "incidents.generate_report")
+    return postmortems.report_write(incident=incident)
 
 
-# No savepoint (a statement pair fewer per alert): a failed alert fails its caller's whole
-# transaction anyway, a request's or the alert processor's batch.
-@transaction.atomic(savepoint=False)
-def alert_receive(*, integration, event: AlertEvent, actor: AbstractBaseUser) -> Alert | None:
-    """Record an alert: open an incident, or attach to the open one with the same key.
-
-    Returns None for a resolution of an alert we hold no open incident for.
-    """
-    now = event.received_at or timezone.now()
-    if not event.firing:
-        return _alert_resolved(integration=integration, event=event, actor=actor, now=now)
-    alert_key, opened = _open_alert_key(integration=integration, event=event, actor=actor)
-    incident = alert_key.incident
-    alert = Alert.objects.filter(
-        incident=incident, integration=integration, fingerprint=event.fingerprint
-    ).first()
-    if alert is not None:
-        alert.incident = incident  # already loaded with the key: no second query
-    else:
-        alert = Alert(
-            incident=incident,
-            integration=integration,
-            fingerprint=event.fingerprint,
-            first_received_at=now,
-            times_received=0,
-        )
-    newly_firing = alert.pk is None or alert.status == Alert.Status.RESOLVED
-    _fill_alert(alert, event, now, Alert.Status.FIRING)
-    alert.save()
-    if newly_firing and not opened:
-        timeline_record(
-            incident=incident,
-            kind=TimelineEvent.Kind.ALERT,
-            actor=actor,
-            message=event.title[:500],
-            data={"fingerprint": event.fingerprint, "integration": integration.name},
-            at=now,
-        )
-    return alert
+def _action_item_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    if unknown := set(fields) - set(ACTION_ITEM_FIELDS):
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    return fields
 
 
-def _fill_alert(alert: Alert, event: AlertEvent, now: datetime, status: str) -> None:
-    alert.status = status
-    alert.summary = (event.summary or event.title)[:1024]
-    alert.source = event.source[:255]
-    alert.severity = event.severity
-    alert.labels = event.labels
-    alert.annotations = event.annotations
-    alert.links = event.links
-    alert.starts_at = event.starts_at or alert.starts_at
-    alert.ends_at = event.ends_at if status == Alert.Status.RESOLVED else None
-    alert.raw = event.raw
-    alert.last_received_at = now
-    alert.times_received += 1
+@transaction.atomic
+def action_item_add(
+    *, incident: Incident, actor: AbstractBaseUser, title: str, **fields: Any
+) -> ActionItem:
+    require_permission(actor, "incidents.add_actionitem")
+    item = ActionItem(incident=incident, title=title, **_action_item_fields(fields))
+    item.full_clean()
+    item.save()
+    return item
 
 
-def _alert_resolved(*, integration, event: AlertEvent, actor, now: datetime) -> Alert | None:
-    alert_key = (
-        AlertKey.objects.select_for_update()
-        .select_related("incident")
-        .filter(integration=integration, key=event.key)
-        .first()
-    )
-    if alert_key is None:
-        return None
-    incident = alert_key.incident
-    alert = (
-        Alert.objects.select_for_update()
-        .filter(incident=incident, integration=integration, fingerprint=event.fingerprint)
-        .first()
-    )
-    if alert is None or alert.status == Alert.Status.RESOLVED:
-        return alert
-    _fill_alert(alert, event, now, Alert.Status.RESOLVED)
-    alert.ends_at = alert.ends_at or now
-    alert.save()
-    if not incident.alerts.filter(status=Alert.Status.FIRING).exists():
-        timeline_record(
-            incident=incident,
-            kind=TimelineEvent.Kind.ALERTS_RESOLVED,
-            actor=actor,
-            message=_("Every alert of this incident has resolved."),
-            at=now,
-        )
-        if integration.auto_resolve and incident.is_active:
-            incident_transition(
-                incident=incident,
-                action=Action.RESOLVE,
-                actor=actor,
-                note=_("Resolved automatically: all alerts resolved."),
-            )
-    return alert
+@transaction.atomic
+def action_item_update(*, item: ActionItem, actor: AbstractBaseUser, **changes: Any) -> ActionItem:
+    """Change an action item (its owner, due date, status…): the admin's list and page alike."""
+    require_permission(actor, "incidents.change_actionitem")
+    item = row_lock(item)
+    for name, value in _action_item_fields(changes).items():
+        setattr(item, name, value)
+    item.full_clean()
+    item.save()
+    return item
 
 
-def alert_key_act(
-    *, integration, key: str, action: str, actor: AbstractBaseUser
-) -> Incident | None:
-    """A monitoring system's acknowledge/resolve for the incident open under `key`."""
-    alert_key = AlertKey.objects.filter(integration=integration, key=key).first()
-    if alert_key is None:
-        return None
-    incident = alert_key.incident
-    if action == Action.ACKNOWLEDGE and incident.state != State.DETECTED:
-        return incident
-    if action == Action.RESOLVE and not incident.is_active:
-        return incident
-    return incident_transition(incident=incident, action=action, actor=actor)
+@transaction.atomic
+def action_item_delete(*, item: ActionItem, actor: AbstractBaseUser) -> None:
+    require_permission(actor, "incidents.delete_actionitem")
+    item.delete()

@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from config.admin import ViewOnly
+from config.admin import ViewOnly, adopt
 
 from . import services
 from .models import AlertDelivery, Integration
@@ -64,13 +64,20 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.integration_update(integration=obj, actor=request.user, **changes)
             return
         data = {name: form.cleaned_data[name] for name in IntegrationAddForm.Meta.fields}
         integration, secret = services.integration_create(actor=request.user, **data)
-        obj.pk = integration.pk
-        obj._state.adding = False
+        adopt(obj, integration)
         self._show_secret(request, integration, secret)
+
+    def delete_model(self, request, obj):
+        services.integration_delete(integration=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for integration in queryset:
+            services.integration_delete(integration=integration, actor=request.user)
 
     def _show_secret(self, request, integration, secret):
         self.message_user(

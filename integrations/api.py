@@ -3,6 +3,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from alerts.services import alerts_ingest
 from config.api import AuditedAPIMixin, HasRequiredPermission, ViewModelPermissions
 from incidents.serializers import IncidentSerializer
 
@@ -31,6 +32,11 @@ class IntegrationViewSet(
         body = IntegrationCreatedSerializer(integration).data | {"secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    def perform_update(self, serializer):
+        serializer.instance = services.integration_update(
+            integration=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
+
 
 class GenericAlertView(AuditedAPIMixin, APIView):
     """Plain JSON alerts for scripts, deduplicated by `dedup_key` like any integration."""
@@ -43,7 +49,7 @@ class GenericAlertView(AuditedAPIMixin, APIView):
         data = GenericAlertSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = parsers.generic_alert_event(data.validated_data, raw=request.data)
-        incidents = services.alerts_ingest(
+        incidents = alerts_ingest(
             integration=services.integration_builtin_api(), events=[event], actor=request.user
         )
         if not incidents:

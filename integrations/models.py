@@ -1,5 +1,7 @@
 """Integrations: the monitoring systems allowed to open incidents, each with its own secret."""
 
+from __future__ import annotations
+
 import hashlib
 
 from django.conf import settings
@@ -21,11 +23,6 @@ def default_severity_mapping() -> dict[str, str]:
     return dict(DEFAULT_SEVERITY_MAPPING)
 
 
-def severity_mapping_keyed(value):
-    """Labels are matched lower-cased (`severity_for`), so mapping keys are stored that way."""
-    return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else value
-
-
 def validate_severity_mapping(value) -> None:
     """The same rule for the admin, the API and the command: label value → P0..P3."""
     if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
@@ -35,6 +32,12 @@ def validate_severity_mapping(value) -> None:
 def hash_secret(secret: str) -> str:
     # Secrets are long random strings: a plain digest is enough, and it is what we look up by.
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Secret digest → (valid until, integration): webhook requests skip the lookup while an
+# entry is fresh. Saving or deleting an integration in this process forgets them all at once;
+# other processes notice a disabled or replaced secret within INTEGRATION_AUTH_CACHE_SECONDS.
+KNOWN_SECRETS: dict[str, tuple[float, Integration]] = {}
 
 
 class Integration(models.Model):
@@ -102,8 +105,19 @@ class Integration(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        KNOWN_SECRETS.clear()  # a secret replaced or disabled here stops working here at once
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        KNOWN_SECRETS.clear()
+        return result
+
     def clean(self) -> None:
-        self.severity_mapping = severity_mapping_keyed(self.severity_mapping)
+        # Labels are matched lower-cased (`severity_for`), so mapping keys are stored that way.
+        if isinstance(self.severity_mapping, dict):
+            self.severity_mapping = {str(k).lower(): v for k, v in self.severity_mapping.items()}
 
     def endpoint_path(self) -> str:
         return {

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 
-from incidents.services import AlertEvent
+from alerts.events import AlertEvent
 
 from .models import Integration
 

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from incidents.models import Severity
 
-from .models import Integration, severity_mapping_keyed
+from .models import Integration
 
 
 class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
@@ -31,10 +31,6 @@ class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
 
     def get_endpoint(self, integration) -> str:
         return integration.endpoint_url()
-
-    def validate_severity_mapping(self, value):
-        # The model's validator has checked the values; updates do not pass through clean().
-        return severity_mapping_keyed(value)
 
 
 class IntegrationCreatedSerializer(IntegrationSerializer):

@@ -1,4 +1,5 @@
-"""Creating integrations and turning their requests into incident service calls."""
+"""Integrations: creating and changing them, authenticating their requests, and the queue of
+accepted deliveries that the alert processor turns into `alerts` service calls."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import time
 import zlib
 from datetime import datetime, timedelta
 
-from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Mod
@@ -22,12 +22,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from alerts.events import AlertEvent
+from alerts.services import alert_key_act, alert_receive, alerts_ingest
+from config.base import SYSTEM, ActionNotAllowed, audit_change, require_permission, row_lock
 from config.memo import batch_memo, memoized
 from incidents.models import Action
-from incidents.services import ActionNotAllowed, AlertEvent, alert_key_act, alert_receive
 
 from . import parsers
-from .models import AlertDelivery, Integration, hash_secret
+from .models import KNOWN_SECRETS, AlertDelivery, Integration, hash_secret
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,17 @@ User = get_user_model()
 # acknowledge and resolve them. Nothing else.
 INTEGRATION_PERMISSIONS = ["add_incident", "acknowledge_incident", "resolve_incident"]
 BUILTIN_API = "api"
+# What a manager may change; the kind and the service account are fixed at creation.
+INTEGRATION_FIELDS = (
+    "name",
+    "default_severity",
+    "severity_mapping",
+    "grouping",
+    "auto_resolve",
+    "enabled",
+    "policy",
+    "hmac_secret_env",
+)
 
 
 def _new_secret(kind: str) -> str:
@@ -48,11 +61,12 @@ def _new_secret(kind: str) -> str:
 
 @transaction.atomic
 def integration_create(
-    *, name: str, kind: str, actor: AbstractBaseUser | None = None, **options
+    *, name: str, kind: str, actor: AbstractBaseUser, **options
 ) -> tuple[Integration, str]:
     """Create an integration and its service account; the secret is returned this once."""
-    if actor is not None and not actor.has_perm("integrations.add_integration"):
-        raise PermissionDenied
+    require_permission(actor, "integrations.add_integration")
+    if unknown := set(options) - set(INTEGRATION_FIELDS):
+        raise ValidationError({name: [_("This field cannot be set.")] for name in unknown})
     if kind not in Integration.Kind.values:
         raise ValidationError({"kind": [_("Unknown kind.")]})
     if Integration.objects.filter(name=name).exists():
@@ -81,23 +95,40 @@ def integration_create(
 
 
 @transaction.atomic
-def integration_rotate_secret(
-    *, integration: Integration, actor: AbstractBaseUser | None = None
-) -> str:
-    """A new secret, shown this once; the old one stops working. `actor` None: a command."""
-    if actor is not None and not actor.has_perm("integrations.change_integration"):
-        raise PermissionDenied
+def integration_update(
+    *, integration: Integration, actor: AbstractBaseUser, **changes
+) -> Integration:
+    """Change an integration's settings (enable, disable, its mapping or policy); a disabled
+    integration stops answering here at once and everywhere within the auth cache time."""
+    require_permission(actor, "integrations.change_integration")
+    if unknown := set(changes) - set(INTEGRATION_FIELDS):
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    integration = row_lock(integration)
+    for name, value in changes.items():
+        setattr(integration, name, value)
+    integration.full_clean(exclude=["user", "secret_hash", "secret_hint"])
+    integration.save()
+    return integration
+
+
+@transaction.atomic
+def integration_delete(*, integration: Integration, actor: AbstractBaseUser) -> None:
+    """Only an integration that never sent an alert can go (its alerts are history); others
+    are disabled instead."""
+    require_permission(actor, "integrations.delete_integration")
+    integration.delete()
+
+
+@transaction.atomic
+def integration_rotate_secret(*, integration: Integration, actor: AbstractBaseUser) -> str:
+    """A new secret, shown this once; the old one stops working."""
+    require_permission(actor, "integrations.change_integration")
+    integration = row_lock(integration)
     secret = _new_secret(integration.kind)
     integration.secret_hash = hash_secret(secret)
     integration.secret_hint = secret[:6]
     integration.save(update_fields=["secret_hash", "secret_hint"])
     return secret
-
-
-# Secret digest → (valid until, integration): webhook requests skip the lookup while an
-# entry is fresh. A save or delete in this process forgets them all at once; other processes
-# notice a disabled or replaced secret within INTEGRATION_AUTH_CACHE_SECONDS.
-_known_secrets: dict[str, tuple[float, Integration]] = {}
 
 
 def integration_for_secret(secret: str, *, kinds: tuple[str, ...]) -> Integration | None:
@@ -106,22 +137,17 @@ def integration_for_secret(secret: str, *, kinds: tuple[str, ...]) -> Integratio
         return None
     digest = hash_secret(secret)
     now = time.monotonic()
-    known = _known_secrets.get(digest)
+    known = KNOWN_SECRETS.get(digest)
     if known is None or known[0] < now:
         integration = Integration.objects.filter(secret_hash=digest, enabled=True).first()
         if integration is None:
             # Unknown secrets are not remembered: guessing must not grow the memory.
-            _known_secrets.pop(digest, None)
+            KNOWN_SECRETS.pop(digest, None)
             return None
         known = (now + settings.INTEGRATION_AUTH_CACHE_SECONDS, integration)
-        _known_secrets[digest] = known
+        KNOWN_SECRETS[digest] = known
     integration = known[1]
     return integration if integration.kind in kinds else None
-
-
-def integration_secrets_forget(**_signal) -> None:
-    """Connected to Integration's save and delete: a change here applies here at once."""
-    _known_secrets.clear()
 
 
 def integration_builtin_api() -> Integration:
@@ -129,20 +155,10 @@ def integration_builtin_api() -> Integration:
     found = Integration.objects.filter(name=BUILTIN_API).first()
     if found:
         return found
-    integration, _secret = integration_create(name=BUILTIN_API, kind=Integration.Kind.GENERIC)
+    integration, _secret = integration_create(
+        name=BUILTIN_API, kind=Integration.Kind.GENERIC, actor=SYSTEM
+    )
     return integration
-
-
-@transaction.atomic(savepoint=False)  # as alert_receive: all or nothing with the caller
-def alerts_ingest(*, integration: Integration, events: list[AlertEvent], actor=None) -> list:
-    """All alerts of one request, all or nothing; returns the incidents they belong to."""
-    actor = actor or integration.user
-    incidents = []
-    for event in events:
-        alert = alert_receive(integration=integration, event=event, actor=actor)
-        if alert is not None and alert.incident not in incidents:
-            incidents.append(alert.incident)
-    return incidents
 
 
 @transaction.atomic
@@ -290,13 +306,11 @@ def _deliveries_apply_each(pending: QuerySet[AlertDelivery], limit: int) -> int:
 def deliveries_retry(*, deliveries: QuerySet[AlertDelivery], actor: AbstractBaseUser) -> int:
     """Put set-aside deliveries back in line once their cause is fixed. They are applied next,
     so after alerts of their key that arrived later. Recorded in the audit log."""
-    if not actor.has_perm("integrations.change_alertdelivery"):
-        raise PermissionDenied
+    require_permission(actor, "integrations.change_alertdelivery")
     retried = 0
     for delivery in deliveries.select_for_update().filter(failed_at__isnull=False):
-        LogEntry.objects.log_create(
+        audit_change(
             delivery,
-            action=LogEntry.Action.UPDATE,
             actor=actor,
             changes={
                 "failed_at": [delivery.failed_at.isoformat(), None],

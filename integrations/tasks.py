@@ -9,7 +9,7 @@ from . import services
 
 
 @shared_task(name="integrations.deliveries_sweep")
-def deliveries_sweep() -> int:
+def deliveries_sweep_task() -> int:
     """Beat, every ALERT_SWEEP_SECONDS: alerts accepted while the processor is down still
     open their incidents, at most ALERT_SWEEP_AFTER_SECONDS plus one interval late."""
     return services.deliveries_sweep(waited=timedelta(seconds=settings.ALERT_SWEEP_AFTER_SECONDS))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,11 +19,11 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from checklists.reports import monthly_completion
+from config.base import JST
 from config.documents import tidy_markdown, write_atomically
-from incidents.models import JST, ActionItem, Category, Incident, Severity
-
-# Other apps add their figures (escalations per level, notices, checklist completion).
-report_context_providers: list[Callable[[datetime, datetime], dict[str, Any]]] = []
+from escalation.selectors import monthly_escalations
+from incidents.models import ActionItem, Category, Incident, Severity
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ def _save(fig, path: Path) -> None:
 
 def report_context(month: Month) -> dict[str, Any]:
     current, previous = response_times(month), response_times(month.previous)
-    context = {
+    return {
         "month": str(month),
         "previous_month": str(month.previous),
         "counts": incident_counts(month),
@@ -181,13 +180,9 @@ def report_context(month: Month) -> dict[str, Any]:
             .select_related("owner", "incident")
             .order_by("due_date", "pk")
         ),
-        "escalations_by_level": None,
-        "notices": None,
-        "checklist_completion": None,
+        **monthly_escalations(month.start, month.end),
+        **monthly_completion(month.start, month.end),
     }
-    for provider in report_context_providers:
-        context.update(provider(month.start, month.end))
-    return context
 
 
 def ops_report_write(*, month: Month, language: str | None = None) -> Path:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils.translation import gettext as _
 
-from incidents.models import JST
+from config.base import JST
 
 register = template.Library()
 # Characters with meaning anywhere in a line (CommonMark lets a backslash escape them)...

@@ -6,18 +6,18 @@ import time_machine
 
 from checklists import services, tasks
 from checklists.models import JST, ChecklistRun
-from escalation.models import Notice
-from escalation.services import notice_deliver
+from notices.models import Notice
+from notices.services import notice_deliver
 
 
 def daily_run(day=10):
     with time_machine.travel(dt.datetime(2026, 3, day, 9, 0, tzinfo=JST), tick=False):
-        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create("daily"))
+        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create_task("daily"))
 
 
 def sweep(at):
     with time_machine.travel(at, tick=False):
-        claimed = tasks.runs_mark_overdue()
+        claimed = tasks.runs_mark_overdue_task()
         notice_deliver()  # the outbox's own sweep, as beat runs it
     return claimed
 

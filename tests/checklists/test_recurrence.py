@@ -11,7 +11,7 @@ from checklists.models import JST, ChecklistRun
 
 def run_beat(key, at):
     with time_machine.travel(at, tick=False):
-        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create(key))
+        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create_task(key))
 
 
 def jst(*args):
@@ -74,5 +74,5 @@ def test_an_inactive_template_gets_no_runs():
     ChecklistTemplate.objects.filter(key="weekly").update(is_active=False)
 
     with time_machine.travel(jst(2026, 3, 9, 9, 0), tick=False):
-        assert tasks.maintenance_run_create("weekly") is None
+        assert tasks.maintenance_run_create_task("weekly") is None
     assert not ChecklistRun.objects.filter(template__key="weekly").exists()

@@ -16,7 +16,7 @@ def jst(*args):
 
 def daily_run(day):
     with time_machine.travel(jst(2026, 11, day, 9, 0), tick=False):
-        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create("daily"))
+        return ChecklistRun.objects.get(pk=tasks.maintenance_run_create_task("daily"))
 
 
 def complete(run, actor, at):

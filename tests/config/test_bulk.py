@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from config.bulk import bulk_insert
-from escalation.models import Notice
 from incidents.models import TimelineEvent
+from notices.models import Notice
 from tests.factories import IncidentFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,8 @@ button, the Notice list's retry action."""
 
 import pytest
 
-from escalation.models import Escalation, EscalationPolicy, Notice
+from escalation.models import Escalation, EscalationPolicy
+from notices.models import Notice
 
 
 @pytest.fixture
@@ -63,13 +64,13 @@ def test_failed_notices_are_listed_and_can_be_retried(admin_client, declare):
     from tests.escalation.conftest import make_policy
 
     make_policy("m", levels=[(1, 0, ["a@x.test"], "")])
-    incident = declare(extra={"policy": "m"})
+    incident = declare(policy_name="m")
     Notice.objects.filter(incident=incident).update(status="failed", last_error="550 no")
-    page = admin_client.get("/admin/escalation/notice/?status__exact=failed")
+    page = admin_client.get("/admin/notices/notice/?status__exact=failed")
     assert "550 no" in page.content.decode()
     notice = Notice.objects.get(incident=incident)
     admin_client.post(
-        "/admin/escalation/notice/", {"action": "retry", "_selected_action": [notice.pk]}
+        "/admin/notices/notice/", {"action": "retry", "_selected_action": [notice.pk]}
     )
     notice.refresh_from_db()
     assert notice.status == "pending" and notice.attempts == 0

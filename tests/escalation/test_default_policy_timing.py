@@ -6,7 +6,7 @@ import pytest
 import time_machine
 
 from escalation.models import Escalation
-from escalation.services import escalate_due
+from escalation.services.timers import escalate_due
 from incidents import services
 
 T0 = dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.UTC)

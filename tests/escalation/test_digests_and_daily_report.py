@@ -6,9 +6,10 @@ import pytest
 import time_machine
 from django.core import mail
 
-from escalation.models import Notice
-from escalation.services import digests_build, notice_deliver, report_daily_build
+from escalation.services.digests import digests_build, report_daily_build
 from incidents import services
+from notices.models import Notice
+from notices.services import notice_deliver
 from tests.escalation.conftest import make_policy
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -23,7 +24,7 @@ def test_three_p2_incidents_in_an_hour_make_one_digest_per_recipient(declare, po
     keys = []
     for minute in (5, 20, 55):
         with time_machine.travel(dt.datetime(2026, 11, 2, 10, minute, tzinfo=JST)):
-            keys.append(declare(severity="P2", extra={"policy": "digest"}).key)
+            keys.append(declare(severity="P2", policy_name="digest").key)
     assert notice_deliver() == 0  # P2 is never mailed on its own
 
     with time_machine.travel(dt.datetime(2026, 11, 2, 11, 0, 5, tzinfo=JST)):
@@ -39,7 +40,7 @@ def test_three_p2_incidents_in_an_hour_make_one_digest_per_recipient(declare, po
 
 def test_a_p2_declared_after_the_hour_waits_for_the_next_digest(declare, policy):
     with time_machine.travel(dt.datetime(2026, 11, 2, 10, 30, tzinfo=JST)):
-        declare(severity="P2", extra={"policy": "digest"})
+        declare(severity="P2", policy_name="digest")
     with time_machine.travel(dt.datetime(2026, 11, 2, 10, 59, tzinfo=JST)):
         assert digests_build() == []
 
@@ -63,7 +64,7 @@ def test_daily_report_carries_p3_notices_and_the_days_figures(declare, policy, s
     with at(3, 20):
         services.incident_transition(incident=p1b, action="acknowledge", actor=sysadmin)
     with at(5):  # P3 into the report
-        p3 = declare(severity="P3", extra={"policy": "digest"})
+        p3 = declare(severity="P3", policy_name="digest")
     with at(25):  # after the window: not counted
         declare(severity="P1")
 

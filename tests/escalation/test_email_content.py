@@ -6,9 +6,11 @@ import pytest
 import time_machine
 from django.core import mail
 
-from escalation.emails import notice_message
-from escalation.models import Notice, Team
-from escalation.services import escalate_due, notice_deliver
+from escalation.models import Team
+from escalation.services.timers import escalate_due
+from notices.emails import notice_message
+from notices.models import Notice
+from notices.services import notice_deliver
 
 T0 = dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.UTC)
 

@@ -6,10 +6,11 @@ import threading
 import pytest
 from django.db import connection
 
-from escalation import services
-from escalation.models import Escalation, Notice
+from escalation.models import Escalation
+from escalation.services import timers
 from incidents import services as incident_services
 from incidents.models import Incident
+from notices.models import Notice
 from tests.conftest import need_service
 from tests.escalation.conftest import make_policy
 
@@ -23,7 +24,7 @@ def test_two_sweepers_and_a_duplicated_eta_task_escalate_each_level_once(sysadmi
     )
     incidents = [
         incident_services.incident_declare(
-            actor=sysadmin, title=f"競合 {n}", severity="P1", extra={"policy": "race"}
+            actor=sysadmin, title=f"競合 {n}", severity="P1", policy_name="race"
         )
         for n in range(20)
     ]
@@ -46,11 +47,11 @@ def test_two_sweepers_and_a_duplicated_eta_task_escalate_each_level_once(sysadmi
 
     def eta_tasks():
         for incident in incidents:
-            services.escalation_fire_due(incident_id=incident.pk)
+            timers.escalation_fire_due(incident_id=incident.pk)
 
     threads = [
         threading.Thread(target=run, args=(job,))
-        for job in (services.escalate_due, services.escalate_due, eta_tasks, eta_tasks)
+        for job in (timers.escalate_due, timers.escalate_due, eta_tasks, eta_tasks)
     ]
     for thread in threads:
         thread.start()
@@ -84,7 +85,7 @@ def test_a_level_written_twice_is_refused_by_the_database(declare):
 def test_the_compare_and_set_claim_works_without_row_locks(declare, monkeypatch):
     """The SQLite path: a sweeper that read stale values claims nothing."""
     make_policy("cas", levels=[(1, 0, ["a@x.test"], ""), (2, 0, ["b@x.test"], "")])
-    incident = declare(extra={"policy": "cas"})
+    incident = declare(policy_name="cas")
     assert incident.escalation_level == 2
     monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
     stale = Incident.objects.filter(pk=incident.pk)
@@ -92,12 +93,12 @@ def test_the_compare_and_set_claim_works_without_row_locks(declare, monkeypatch)
         escalation_level=1, next_escalation_at=incident.detected_at
     )
     # Another claimer moves the row on between our read and our write.
-    original = services._Batch.advance
+    original = timers._Batch.advance
 
     def advance_after_someone_else(self, row, **kwargs):
         Incident.objects.filter(pk=row.pk).update(escalation_level=2, next_escalation_at=None)
         return original(self, row, **kwargs)
 
-    monkeypatch.setattr(services._Batch, "advance", advance_after_someone_else)
-    assert services._sweep(stale, now=incident.detected_at, limit=10) == 0
+    monkeypatch.setattr(timers._Batch, "advance", advance_after_someone_else)
+    assert timers._sweep(stale, now=incident.detected_at, limit=10) == 0
     assert Escalation.objects.filter(incident=incident).count() == 2

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.models import Profile
-from escalation.emails import notice_message
-from escalation.models import Notice
+from notices.emails import notice_message
+from notices.models import Notice
 from tests.escalation.conftest import make_policy
 
 
@@ -29,7 +29,7 @@ def test_members_read_their_own_language_and_the_rest_the_teams(declare, people)
     team.save()
     team.members.set(people)
 
-    incident = declare(extra={"policy": "live"})
+    incident = declare(policy_name="live")
 
     assert languages_of(incident) == {
         "team@x.test": "en",
@@ -43,7 +43,7 @@ def test_people_named_on_a_level_read_their_language_or_japanese(declare, people
     policy = make_policy("live", levels=[(1, 0, [], "")])
     policy.levels.get().users.set(people)
 
-    incident = declare(extra={"policy": "live"})
+    incident = declare(policy_name="live")
 
     assert languages_of(incident) == {"sam@x.test": "en", "ken@x.test": "ja", "aki@x.test": "ja"}
     english = Notice.objects.get(incident=incident, recipient="sam@x.test")

@@ -6,15 +6,15 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from escalation.models import Notice
-from escalation.services import notice_deliver, notice_retry
+from notices.models import Notice
+from notices.services import notice_deliver, notice_retry
 from tests.escalation.conftest import make_policy
 
 
 @pytest.fixture
 def incident(declare):
     make_policy("mail", levels=[(1, 0, ["ops@x.test", "dev@x.test"], "")])
-    return declare(extra={"policy": "mail"})
+    return declare(policy_name="mail")
 
 
 def test_notices_wait_while_the_server_is_down_and_go_out_once_it_answers(smtp_backend, incident):
@@ -36,7 +36,7 @@ def test_notices_wait_while_the_server_is_down_and_go_out_once_it_answers(smtp_b
 
 
 def test_a_refused_notice_fails_after_the_last_retry_and_shows_on_the_timeline(
-    smtp_backend, incident, settings
+    smtp_backend, incident, settings, make_user
 ):
     settings.NOTICE_MAX_ATTEMPTS = 3
     smtp_backend.mailbox.reject.add("dev@x.test")
@@ -51,7 +51,8 @@ def test_a_refused_notice_fails_after_the_last_retry_and_shows_on_the_timeline(
     assert smtp_backend.mailbox.addresses() == ["ops@x.test"]
 
     smtp_backend.mailbox.reject.clear()
-    assert notice_retry(notices=Notice.objects.filter(pk=refused.pk)) == 1
+    manager = make_user("managers")
+    assert notice_retry(notices=Notice.objects.filter(pk=refused.pk), actor=manager) == 1
     assert notice_deliver() == 1
     assert smtp_backend.mailbox.to("dev@x.test")
 

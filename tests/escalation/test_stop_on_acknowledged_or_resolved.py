@@ -21,7 +21,7 @@ def test_acknowledge_stops_an_acknowledged_policy_and_resolve_stops_the_default(
 
     def declare(policy):
         return services.incident_declare(
-            actor=sysadmin, title=policy, severity="P1", extra={"policy": policy}
+            actor=sysadmin, title=policy, severity="P1", policy_name=policy
         )
 
     acked, still_open, resolved = declare("ack"), declare("res"), declare("res-b")
@@ -42,7 +42,7 @@ def test_acknowledge_stops_an_acknowledged_policy_and_resolve_stops_the_default(
 def test_a_reopened_incident_escalates_again(worker, smtp, sysadmin):
     make_policy("res", levels=[(1, 0, ["r1@x.test"], ""), (2, 2, ["r2@x.test"], "")])
     incident = services.incident_declare(
-        actor=sysadmin, title="再発", severity="P1", extra={"policy": "res"}
+        actor=sysadmin, title="再発", severity="P1", policy_name="res"
     )
     services.incident_transition(incident=incident, action="resolve", actor=sysadmin)
     wait_for(lambda: False, timeout=2.5)

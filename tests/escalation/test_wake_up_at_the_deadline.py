@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from escalation.models import Escalation
-from escalation.services import deadlines_ahead
+from escalation.services.timers import deadlines_ahead
 from incidents import services
 from tests.escalation.conftest import make_policy, running_worker
 from tests.factories import IncidentFactory
@@ -34,11 +34,11 @@ def worker_without_eta(worker_env, smtp, tmp_path, settings):
 def test_two_deadlines_half_a_sweep_apart_both_fire_on_time(worker_without_eta, sysadmin):
     make_policy("live", levels=[(1, 0, ["l1@x.test"], ""), (2, 7, ["l2@x.test"], "")])
     first = services.incident_declare(
-        actor=sysadmin, title="一件目", severity="P1", extra={"policy": "live"}
+        actor=sysadmin, title="一件目", severity="P1", policy_name="live"
     )
     wait_for(lambda: timezone.now() >= first.detected_at + dt.timedelta(seconds=2.5), timeout=5)
     second = services.incident_declare(
-        actor=sysadmin, title="二件目", severity="P1", extra={"policy": "live"}
+        actor=sysadmin, title="二件目", severity="P1", policy_name="live"
     )
 
     assert wait_for(lambda: Escalation.objects.filter(level=2).count() == 2, timeout=20)

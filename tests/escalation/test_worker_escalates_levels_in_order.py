@@ -21,10 +21,10 @@ def test_levels_one_to_four_reach_exactly_their_recipients_once_in_order(worker,
         ],
     )
     p0 = services.incident_declare(
-        actor=sysadmin, title="全システム停止", severity="P0", extra={"policy": "live"}
+        actor=sysadmin, title="全システム停止", severity="P0", policy_name="live"
     )
     p1 = services.incident_declare(
-        actor=sysadmin, title="決済APIの応答遅延", severity="P1", extra={"policy": "live"}
+        actor=sysadmin, title="決済APIの応答遅延", severity="P1", policy_name="live"
     )
 
     mailbox = smtp.mailbox

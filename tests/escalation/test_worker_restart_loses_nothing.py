@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from escalation.models import Escalation, Notice
+from escalation.models import Escalation
 from incidents import services
+from notices.models import Notice
 from tests.escalation.conftest import make_policy
 from tests.helpers import wait_for
 
@@ -22,7 +23,7 @@ def test_deadlines_passed_while_the_worker_was_down_fire_once_after_it_starts(
         levels=[(1, 0, ["l1@x.test"], ""), (2, 3, ["l2@x.test"], ""), (3, 4, ["l3@x.test"], "")],
     )
     incident = services.incident_declare(
-        actor=sysadmin, title="夜間障害", severity="P1", extra={"policy": "live"}
+        actor=sysadmin, title="夜間障害", severity="P1", policy_name="live"
     )
     assert wait_for(lambda: smtp.mailbox.to("l1@x.test"))
     # Down before level 2 is due (+3 s), and still down when level 3 is (+4 s).
@@ -45,7 +46,7 @@ def test_the_same_task_delivered_twice_while_the_sweeper_runs_escalates_once(
 ):
     make_policy("live", levels=[(1, 0, ["l1@x.test"], ""), (2, 2, ["l2@x.test", "l2b@x.test"], "")])
     incident = services.incident_declare(
-        actor=sysadmin, title="重複配信", severity="P1", extra={"policy": "live"}
+        actor=sysadmin, title="重複配信", severity="P1", policy_name="live"
     )
     # Besides the ETA task the service queued, the same task twice more, due at the deadline.
     for _ in range(2):

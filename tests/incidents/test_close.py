@@ -1,8 +1,8 @@
 import pytest
 
+from config.base import ActionNotAllowed
 from incidents import services
 from incidents.models import Incident, State
-from incidents.services import ActionNotAllowed
 from tests.factories import IncidentFactory
 
 

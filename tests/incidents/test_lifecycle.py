@@ -3,9 +3,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from config.base import ActionNotAllowed
 from incidents import services
 from incidents.models import Action, Incident, State
-from incidents.services import ActionNotAllowed
 from tests.factories import IncidentFactory
 
 ALLOWED = {

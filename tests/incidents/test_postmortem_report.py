@@ -10,12 +10,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from alerts.events import AlertEvent
+from alerts.services import alerts_ingest
 from checklists import services as checklist_services
 from checklists.models import ChecklistTemplate, RunItem
+from config.base import SYSTEM
 from incidents import postmortems, services
 from incidents.models import ActionItem, Incident
-from incidents.services import AlertEvent
-from integrations.services import alerts_ingest, integration_create
+from integrations.services import integration_create
 from tests.checklists.factories import resolve_all_items
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -30,7 +32,7 @@ def closed_incident(make_user):
     ChecklistTemplate.objects.exclude(pk=template.pk).update(is_active=False)
     commander = make_user("sysadmins", username="tanaka")
     operator = make_user("operations", username="suzuki")
-    integration, _ = integration_create(name="prometheus-prod", kind="alertmanager")
+    integration, _ = integration_create(name="prometheus-prod", kind="alertmanager", actor=SYSTEM)
     with time_machine.travel(T0, tick=False):
         incident = alerts_ingest(
             integration=integration,
@@ -87,7 +89,7 @@ def closed_incident(make_user):
         with time_machine.travel(T0 + dt.timedelta(minutes=minutes), tick=False):
             step(incident)
     with time_machine.travel(T0 + dt.timedelta(hours=2), tick=False):
-        postmortems.postmortem_update(
+        services.postmortem_update(
             incident=incident,
             actor=commander,
             impact="全ユーザーの決済が約40分間失敗",

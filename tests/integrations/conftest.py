@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from incidents.models import Alert, Incident
+from alerts.models import Alert
+from config.base import SYSTEM
+from incidents.models import Incident
 from integrations.models import AlertDelivery
 from integrations.services import deliveries_process, integration_create
 from tests.conftest import need_service
@@ -23,14 +25,16 @@ def payload(name: str) -> dict:
 
 @pytest.fixture
 def alertmanager(db):
-    integration, secret = integration_create(name="prometheus-prod", kind="alertmanager")
+    integration, secret = integration_create(
+        name="prometheus-prod", kind="alertmanager", actor=SYSTEM
+    )
     integration.secret = secret
     return integration
 
 
 @pytest.fixture
 def pagerduty(db):
-    integration, secret = integration_create(name="pd-clients", kind="pagerduty")
+    integration, secret = integration_create(name="pd-clients", kind="pagerduty", actor=SYSTEM)
     integration.secret = secret
     return integration
 

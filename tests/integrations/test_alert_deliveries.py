@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
+from config.base import SYSTEM
 from incidents.models import Incident, State
 from integrations import tasks
 from integrations.models import AlertDelivery, Integration
@@ -124,7 +125,7 @@ def test_the_command_applies_what_is_waiting_and_stops_when_asked_once(post_aler
 @pytest.mark.django_db(transaction=True)
 def test_lanes_side_by_side_never_let_a_resolve_overtake_its_trigger():
     need_service("PostgreSQL", connection.vendor == "postgresql")
-    integration, _secret = integration_create(name="lanes", kind="alertmanager")
+    integration, _secret = integration_create(name="lanes", kind="alertmanager", actor=SYSTEM)
 
     for n in range(30):
         delivery_accept(integration=integration, body=group(f"G{n}"))
@@ -180,7 +181,7 @@ def test_the_processor_yields_the_cpu_to_the_web_processes():
 @pytest.mark.django_db(transaction=True)
 def test_a_second_processor_stands_by_until_the_lane_is_free():
     need_service("PostgreSQL", connection.vendor == "postgresql")
-    integration, _secret = integration_create(name="standby", kind="alertmanager")
+    integration, _secret = integration_create(name="standby", kind="alertmanager", actor=SYSTEM)
     AlertDelivery.objects.create(integration=integration, body=group("S"))
     url = running_database_url()
     with psycopg.connect(url, autocommit=True) as active:  # the active processor, say
@@ -248,7 +249,7 @@ def test_the_beat_applies_deliveries_the_processor_left_waiting(post_alertmanage
     post_alertmanager(group("A"), process=False)
     AlertDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))
 
-    assert tasks.deliveries_sweep() == 1
+    assert tasks.deliveries_sweep_task() == 1
 
     assert Incident.objects.count() == 1
     assert not AlertDelivery.objects.exists()
@@ -257,7 +258,7 @@ def test_the_beat_applies_deliveries_the_processor_left_waiting(post_alertmanage
 def test_the_beat_leaves_fresh_deliveries_to_the_processor(post_alertmanager):
     post_alertmanager(group("A"), process=False)
 
-    assert tasks.deliveries_sweep() == 0
+    assert tasks.deliveries_sweep_task() == 0
 
     assert AlertDelivery.objects.count() == 1
 
@@ -266,19 +267,19 @@ def test_the_beat_leaves_fresh_deliveries_to_the_processor(post_alertmanager):
 def test_the_beat_leaves_alone_a_lane_a_live_processor_holds(settings):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     settings.ALERT_PROCESSOR_LANES = 1
-    integration, _secret = integration_create(name="held", kind="alertmanager")
+    integration, _secret = integration_create(name="held", kind="alertmanager", actor=SYSTEM)
     delivery_accept(integration=integration, body=group("H"))
     AlertDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=1))
     url = running_database_url()
     with psycopg.connect(url, autocommit=True) as processor:
         processor.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
 
-        assert tasks.deliveries_sweep() == 0
+        assert tasks.deliveries_sweep_task() == 0
         assert not Incident.objects.exists()
 
         processor.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK])
 
-    assert tasks.deliveries_sweep() == 1
+    assert tasks.deliveries_sweep_task() == 1
     assert Incident.objects.count() == 1
 
 

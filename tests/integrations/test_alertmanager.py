@@ -1,6 +1,7 @@
 """Alertmanager's webhook opens, deduplicates and resolves incidents."""
 
-from incidents.models import Alert, Incident, State
+from alerts.models import Alert
+from incidents.models import Incident, State
 from tests.integrations.conftest import payload
 
 

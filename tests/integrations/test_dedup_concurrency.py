@@ -9,7 +9,9 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from incidents.models import Alert, Incident
+from alerts.models import Alert
+from config.base import SYSTEM
+from incidents.models import Incident
 from integrations.models import AlertDelivery
 from integrations.services import deliveries_process, integration_create
 from tests.conftest import need_service
@@ -22,7 +24,7 @@ ALERTS, KEYS, THREADS, PROCESSORS = 1000, 20, 8, 3
 def test_a_thousand_alerts_over_twenty_fingerprints_open_exactly_twenty_incidents(settings):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     settings.INTEGRATION_RATE_LIMIT = "100000/m"
-    integration, secret = integration_create(name="burst", kind="alertmanager")
+    integration, secret = integration_create(name="burst", kind="alertmanager", actor=SYSTEM)
     integration.grouping = "fingerprint"
     integration.save()
     bodies = []

@@ -1,6 +1,7 @@
 import pytest
 
-from incidents.models import Alert, Incident, State
+from alerts.models import Alert
+from incidents.models import Incident, State
 from tests.helpers import UNSTORABLE_JSON, json_with
 
 URL = "/api/v1/alerts/"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from config.base import SYSTEM
 from incidents.models import Incident
 from integrations.services import deliveries_process, integration_create
 from tests.integrations.conftest import nothing_stored, payload
@@ -17,7 +18,7 @@ URL = "/api/v1/integrations/grafana/"
 def grafana(db, monkeypatch):
     monkeypatch.setenv("GRAFANA_HMAC_TEST", "s3cret")
     integration, secret = integration_create(
-        name="grafana", kind="grafana", hmac_secret_env="GRAFANA_HMAC_TEST"
+        name="grafana", kind="grafana", actor=SYSTEM, hmac_secret_env="GRAFANA_HMAC_TEST"
     )
     integration.secret = secret
     return integration

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
+from config.base import SYSTEM
 from integrations.models import Integration, hash_secret
 from integrations.services import integration_create, integration_rotate_secret
 
@@ -84,7 +85,7 @@ def test_an_integration_with_a_misspelt_field_is_400_and_not_created(api, make_u
 
 
 def test_only_those_who_may_change_an_integration_can_rotate_its_secret(client, make_user):
-    integration, _secret = integration_create(name="prom", kind="alertmanager")
+    integration, _secret = integration_create(name="prom", kind="alertmanager", actor=SYSTEM)
     before = integration.secret_hash
     viewer = make_user()
     viewer.user_permissions.add(Permission.objects.get(codename="view_integration"))

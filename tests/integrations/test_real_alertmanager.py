@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from config.base import SYSTEM
 from incidents.models import Incident, State
 from integrations.services import integration_create
 from tests import helpers
@@ -50,8 +51,10 @@ def wait_for(predicate, timeout=30.0):
 @pytest.fixture
 def alertmanager_url(live_server, alert_processor, tmp_path):
     need_service("prometheus-alertmanager (Debian package)", BINARY is not None)
-    webhook, webhook_secret = integration_create(name="am-webhook", kind="alertmanager")
-    pagerduty, routing_key = integration_create(name="am-pagerduty", kind="pagerduty")
+    webhook, webhook_secret = integration_create(
+        name="am-webhook", kind="alertmanager", actor=SYSTEM
+    )
+    pagerduty, routing_key = integration_create(name="am-pagerduty", kind="pagerduty", actor=SYSTEM)
     config = tmp_path / "alertmanager.yml"
     config.write_text(
         CONFIG.format(base=live_server.url, webhook_secret=webhook_secret, routing_key=routing_key)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from incidents.models import Alert
+from alerts.models import Alert
 from tests.helpers import UNSTORABLE_JSON, json_with
 from tests.integrations.conftest import nothing_stored, payload
 

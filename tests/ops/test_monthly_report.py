@@ -119,7 +119,7 @@ def test_months_roll_over_the_year(month, previous, following):
 def test_the_beat_task_on_the_first_writes_the_month_that_ended(settings, tmp_path):
     settings.OPS_REPORT_DIR = tmp_path
     with time_machine.travel(dt.datetime(2026, 12, 1, 0, 5, tzinfo=JST)):
-        written = Path(tasks.write_monthly_report())
+        written = Path(tasks.write_monthly_report_task())
     assert written.name == "2026-11.md"
 
 

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from config.base import SYSTEM
 from integrations.models import Integration
 from integrations.services import integration_create
 
@@ -17,7 +18,11 @@ class Command(BaseCommand):
     def handle(self, *args, kind, name, policy, no_auto_resolve, **options):
         try:
             integration, secret = integration_create(
-                name=name, kind=kind, policy=policy, auto_resolve=not no_auto_resolve
+                name=name,
+                kind=kind,
+                actor=SYSTEM,  # whoever runs manage.py holds the keys already
+                policy=policy,
+                auto_resolve=not no_auto_resolve,
             )
         except ValidationError as err:
             raise CommandError("; ".join(err.messages)) from err

@@ -4,7 +4,9 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from config.base import SYSTEM
 from escalation.models import Team
+from escalation.services.policies import team_update
 
 
 class Command(BaseCommand):
@@ -25,6 +27,6 @@ class Command(BaseCommand):
         # The runbook names no operations address: the demo admin stands in, so level 1
         # notices of a fresh install show up (in the console by default).
         for team in Team.objects.filter(name="operations"):
-            team.members.add(user)
+            team_update(team=team, actor=SYSTEM, members=[*team.members.all(), user])
         shown = password if "DJANGO_SUPERUSER_PASSWORD" not in os.environ else "(from environment)"
         self.stdout.write(f"admin user: {username}  password: {shown} (member of operations team)")

@@ -3,8 +3,8 @@ from django.db import transaction
 
 from accounts.roles import load_roles
 from checklists.defaults import load_checklist_defaults
+from config.beat import beat_task_ensure
 from escalation.defaults import load_escalation_defaults
-from ops.schedules import beat_task_ensure
 
 # 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
 MONTHLY_REPORT = ("10", "0", "*", "1")

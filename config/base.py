@@ -1,0 +1,196 @@
+"""What every app's services share. It imports no app, so any app may import it.
+
+- `ActionNotAllowed`: the application's 409 (an action the state or missing data refuses);
+- `require_permission`: the one permission check every service makes for its actor;
+- `SYSTEM`: the actor of Hikeshi's own work and of an operator at the command line;
+- `row_lock`: one writer per row at a time;
+- `timeline_record`: the incident's append-only timeline, written through the incident;
+- `audit_change`: an audit entry for a change that no model save records (a bulk update);
+- `record_save`, `record_delete`: a manager's change to a plain configuration record (a
+  checklist template, a known problem) with the model's own permissions;
+- `task_after_commit`: a Celery task published once the transaction has committed;
+- `JST`: the runbook's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from auditlog.models import LogEntry
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .celery import app as celery_app
+
+log = logging.getLogger(__name__)
+
+# The runbook's clock: reports, schedules and notices show Japan time, whatever TIME_ZONE says.
+JST = ZoneInfo("Asia/Tokyo")
+
+M = TypeVar("M", bound=models.Model)
+
+
+class ActionNotAllowed(Exception):
+    """An action that the object's state (or missing data) does not allow now: the API's 409.
+
+    `state` is the state that refuses it, when the object has one; `allowed` the actions the
+    caller may take instead; `missing` what must be filled in first.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        action: str,
+        state: str = "",
+        allowed: Iterable[str] = (),
+        missing: Iterable[str] = (),
+    ):
+        self.action, self.state = action, state
+        self.allowed, self.missing = list(allowed), list(missing)
+        if not message and self.missing:
+            message = _("%(action)s needs first: %(missing)s") % {
+                "action": action,
+                "missing": ", ".join(self.missing),
+            }
+        elif not message:
+            message = _("%(action)s is not allowed while the incident is %(state)s") % {
+                "action": action,
+                "state": state,
+            }
+        super().__init__(message)
+
+
+class SystemActor(AnonymousUser):
+    """Hikeshi itself (sweeps, beat tasks) or an operator at the command line.
+
+    Trusted with every permission, recorded as nobody: no request can ever act as it, since
+    views pass the request's user and a request's user is never this object.
+    """
+
+    username = "system"
+
+    def __str__(self) -> str:
+        return "system"
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return True
+
+    def has_perms(self, perm_list: Iterable[str], obj: object = None) -> bool:
+        return True
+
+
+SYSTEM = SystemActor()
+
+
+def require_permission(actor: AbstractBaseUser | AnonymousUser, perm: str) -> None:
+    """Every service checks its permission itself: admin, API, commands and tasks alike."""
+    if not actor.has_perm(perm):
+        raise PermissionDenied(_("You do not have permission: %(perm)s") % {"perm": perm})
+
+
+def recorded_actor(actor: AbstractBaseUser | AnonymousUser | None) -> AbstractBaseUser | None:
+    """The user to record as having done something; None for the system or nobody."""
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def row_lock(obj: M, *, related: Iterable[str] = ()) -> M:
+    """The row again, locked until the transaction ends (SELECT … FOR UPDATE).
+
+    One writer per row at a time: the loser waits, then sees the winner's change.
+    """
+    rows = type(obj)._default_manager.select_for_update(of=("self",) if related else ())
+    return rows.select_related(*related).get(pk=obj.pk)
+
+
+def timeline_record(
+    *,
+    incident: models.Model,
+    kind: str,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+):
+    """Append an event to the incident's timeline (who, when, what); it is never changed."""
+    return incident.timeline.create(
+        kind=kind,
+        actor=recorded_actor(actor),
+        at=at or timezone.now(),
+        message=message,
+        data=data or {},
+    )
+
+
+def audit_change(
+    obj: models.Model, *, actor: AbstractBaseUser | AnonymousUser, changes: dict[str, list]
+) -> None:
+    """Record `changes` ({field: [before, after]}) to `obj` by `actor` in the audit log, for a
+    write the audit log does not see by itself (a queryset update, an unregistered model)."""
+    LogEntry.objects.log_create(
+        obj, action=LogEntry.Action.UPDATE, actor=recorded_actor(actor), changes=changes
+    )
+
+
+def _permission(obj: models.Model, action: str) -> str:
+    return f"{obj._meta.app_label}.{action}_{obj._meta.model_name}"
+
+
+@transaction.atomic
+def record_save(
+    obj: M, *, actor: AbstractBaseUser | AnonymousUser, changed: Iterable[str] = ()
+) -> M:
+    """Create `obj` (unsaved), or take its `changed` fields onto its row, as `actor`: the
+    model's own add or change permission, its validation, then the save the audit log records.
+
+    For records whose rules are the model's own; anything with more to it (incidents,
+    policies, teams, integrations) has a service of its own.
+    """
+    if obj._state.adding:
+        require_permission(actor, _permission(obj, "add"))
+        obj.full_clean()
+        obj.save()
+        return obj
+    require_permission(actor, _permission(obj, "change"))
+    row = row_lock(obj)
+    columns = {field.name for field in obj._meta.concrete_fields}
+    for name in changed:
+        if name in columns:
+            setattr(row, name, getattr(obj, name))
+    row.full_clean()
+    row.save()
+    return row
+
+
+@transaction.atomic
+def record_delete(obj: models.Model, *, actor: AbstractBaseUser | AnonymousUser) -> None:
+    require_permission(actor, _permission(obj, "delete"))
+    obj.delete()
+
+
+def task_after_commit(name: str, *args: Any, countdown: float | None = None, **kwargs: Any):
+    """Publish the Celery task `name` once the transaction commits; a dead broker is logged,
+    never raised.
+
+    The database already holds what the task would act on (a deadline, a pending notice), so
+    a sweep does the work of a lost publish, at most one interval later. By name: services
+    never import tasks, and the task's queue comes from CELERY_TASK_ROUTES as for `.delay()`.
+    """
+
+    def publish():
+        try:
+            if celery_app.conf.task_always_eager:  # CELERY_TASK_ALWAYS_EAGER: inline, debugging
+                celery_app.tasks[name].apply(args=args, kwargs=kwargs)
+            else:
+                celery_app.send_task(name, args=args, kwargs=kwargs, countdown=countdown)
+        except Exception:  # noqa: BLE001 — any broker failure; the sweeper is the fallback
+            log.warning("broker unavailable; a sweep will pick %s up", name, exc_info=True)
+
+    transaction.on_commit(publish, robust=True)
