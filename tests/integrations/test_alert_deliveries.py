@@ -179,26 +179,28 @@ def test_the_processor_yields_the_cpu_to_the_web_processes():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_processor_stands_by_until_the_lane_is_free():
+def test_a_second_processor_stands_by_until_the_lane_is_free(tmp_path):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="standby", kind="alertmanager", actor=SYSTEM)
     AlertDelivery.objects.create(integration=integration, body=group("S"))
     url = running_database_url()
+    log = tmp_path / "standby.log"
     with psycopg.connect(url, autocommit=True) as active:  # the active processor, say
         active.execute("SELECT pg_advisory_lock(%s)", [LANE_LOCK])
         standby = subprocess.Popen(
             [sys.executable, "manage.py", "process_alerts", "--once"],
             cwd=Path(__file__).resolve().parents[2],
             env=os.environ | {"DATABASE_URL": url, "ALERT_PROCESSOR_LANES": "1"},
-            stdout=subprocess.PIPE,
+            stdout=log.open("w"),
             text=True,
         )
-        time.sleep(3)
+        assert wait_for(lambda: "standing by" in log.read_text(), timeout=60), log.read_text()
         assert standby.poll() is None
         assert AlertDelivery.objects.exists()  # it did not touch the lane
         active.execute("SELECT pg_advisory_unlock(%s)", [LANE_LOCK])
 
-        out, _err = standby.communicate(timeout=30)
+        standby.wait(timeout=30)
+        out = log.read_text()
 
     assert "1 deliveries applied" in out
     assert wait_for(lambda: Incident.objects.exists(), timeout=5)

@@ -9,6 +9,8 @@ from django.db import OperationalError, connections
 
 from integrations.services import deliveries_process, lane_lock_try, lane_unlock, processor_lanes
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 
 class Command(BaseCommand):
     help = (
@@ -43,14 +45,18 @@ class Command(BaseCommand):
 
         def stop(*_args):
             for child in children:
-                if child.is_alive():
+                if child.pid is not None and child.exitcode is None:
                     child.terminate()
 
-        # Before the lanes start, so that a stop asked for at once stops them too.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop)
+        # A forked lane inherits this process's handlers until it installs its own: a stop
+        # that arrived in between was lost. So stop signals wait, blocked, until each process
+        # has its own handler; then they are delivered, late by a moment, never lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         for child in children:
             child.start()
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         for child in children:
             child.join()
         if any(child.exitcode for child in children):
@@ -59,13 +65,16 @@ class Command(BaseCommand):
     def run_lane(self, lane: int, lanes: int, once: bool, interval: float) -> None:
         """The healthchecks-style loop: apply what is waiting, else sleep a moment."""
         self.stopping = False
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self.stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent
         parent = os.getppid()
         applied, locked = 0, False
         while not self.stopping and (lanes == 1 or os.getppid() == parent):
             try:
-                locked = locked or self.wait_for_the_lock(lane, interval)
+                locked = locked or self.wait_for_the_lock(lane, lanes, interval)
+                if not locked:
+                    break  # asked to stop while standing by
                 batch = deliveries_process(lane=lane, lanes=lanes)
             except OperationalError as error:  # the database went away: reconnect and go on
                 self.stderr.write(f"database unavailable: {error}")
@@ -86,10 +95,15 @@ class Command(BaseCommand):
     def stop(self, *_args):
         self.stopping = True
 
-    def wait_for_the_lock(self, lane: int, interval: float) -> bool:
+    def wait_for_the_lock(self, lane: int, lanes: int, interval: float) -> bool:
         """A lane's deliveries must be applied in order, so a second processor stands by."""
+        standing_by = False
         while not self.stopping:
             if lane_lock_try(lane):
                 return True
+            if not standing_by:
+                self.stdout.write(f"lane {lane + 1}/{lanes}: standing by, another processor has it")
+                self.stdout.flush()
+                standing_by = True
             time.sleep(interval * 10)
         return False
