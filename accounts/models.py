@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Language(models.TextChoices):
-    """The languages people read Hikeshi in: its notices, chat answers and reports."""
+    """The languages people read Hikeshi in: its pages, notices and reports."""
 
     JA = "ja", _("Japanese")
     EN = "en", _("English")

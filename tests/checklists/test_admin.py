@@ -2,12 +2,16 @@
 
 import threading
 
+import pytest
+from auditlog.models import LogEntry
 from django.contrib.admin import site
+from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.urls import reverse
 
 from checklists.models import ChecklistRun, ChecklistTemplate, RunItem
 from checklists.selectors import runs_with_items
+from config.base import record_save
 
 
 def test_a_responder_ticks_and_skips_items_on_the_run_page(client, declare, operator):
@@ -126,3 +130,56 @@ def test_a_page_shows_tick_buttons_for_its_own_viewer_while_another_renders(
 
     assert "formaction" not in seen["executive"]
     assert "formaction" in run_admin.checklist(run)
+
+
+def test_a_template_item_added_in_the_admin_is_saved_by_the_service_and_audited(client, make_user):
+    manager = make_user("managers")
+    client.force_login(manager)
+    template = ChecklistTemplate.objects.get(key="daily")
+    items = list(template.items.order_by("position"))
+    data = {
+        "key": template.key,
+        "name_ja": template.name_ja,
+        "name_en": template.name_en,
+        "kind": template.kind,
+        "source": template.source,
+        "severities": "[]",
+        "categories": "[]",
+        "is_active": "on",
+        "items-TOTAL_FORMS": str(len(items) + 1),
+        "items-INITIAL_FORMS": str(len(items)),
+    }
+    for n, item in enumerate(items):
+        data |= {
+            f"items-{n}-id": str(item.pk),
+            f"items-{n}-template": str(template.pk),
+            f"items-{n}-position": str(item.position),
+            f"items-{n}-text_ja": item.text_ja,
+            f"items-{n}-text_en": item.text_en,
+            f"items-{n}-required": "on",
+        }
+    n = len(items)
+    data |= {
+        f"items-{n}-template": str(template.pk),
+        f"items-{n}-position": str(n + 1),
+        f"items-{n}-text_ja": "証明書の有効期限確認",
+        f"items-{n}-required": "on",
+    }
+
+    response = client.post(
+        reverse("admin:checklists_checklisttemplate_change", args=[template.pk]), data
+    )
+
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    added = template.items.get(text_ja="証明書の有効期限確認")
+    assert LogEntry.objects.get_for_object(added).get().actor == manager
+
+
+def test_those_without_the_model_permission_cannot_save_a_template(make_user):
+    template = ChecklistTemplate.objects.get(key="daily")
+    template.name_ja = "変更"
+
+    with pytest.raises(PermissionDenied):
+        record_save(template, actor=make_user("sysadmins"), changed=["name_ja"])
+
+    assert ChecklistTemplate.objects.get(pk=template.pk).name_ja == "日次タスク"

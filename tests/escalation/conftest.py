@@ -38,7 +38,8 @@ def make_policy(
     severities=(),
     categories=(),
 ):
-    """levels: [(number, delay seconds, [addresses], min_severity or "")]."""
+    """levels: [(number, delay seconds, [addresses], min_severity or "", and optionally
+    whether its notices show the 24-hour phone)]."""
     policy = EscalationPolicy.objects.create(
         name=name,
         stop_on=stop_on,

@@ -1,4 +1,5 @@
-"""Bad input gets a clear 4xx in DESIGN.md's shape and changes nothing."""
+"""Bad input gets a clear 4xx in the documented error shape (docs/ARCHITECTURE.md, "Errors")
+and changes nothing."""
 
 import datetime as dt
 

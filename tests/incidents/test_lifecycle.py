@@ -1,4 +1,5 @@
-"""The lifecycle of DESIGN.md: every allowed and every refused action, through the service."""
+"""The incident lifecycle (docs/ARCHITECTURE.md, "The incident"): every allowed and every
+refused action, through the service."""
 
 import pytest
 from django.core.exceptions import ValidationError

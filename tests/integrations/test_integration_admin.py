@@ -3,13 +3,18 @@
 import io
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
 from config.base import SYSTEM
 from integrations.models import Integration, hash_secret
-from integrations.services import integration_create, integration_rotate_secret
+from integrations.services import (
+    integration_create,
+    integration_rotate_secret,
+    integration_update,
+)
 
 
 def test_managers_create_an_integration_through_the_api_and_see_the_secret_once(api, make_user):
@@ -146,3 +151,34 @@ def test_mapping_keys_are_stored_lower_cased_as_labels_are_matched(api, make_use
     integration = Integration.objects.get()
     assert integration.severity_mapping == {"critical": "P1"}
     assert integration.severity_for({"severity": "CRITICAL"}) == "P1"
+
+
+def test_an_integration_disabled_in_the_admin_stops_answering_at_once(client, make_user):
+    manager = make_user("managers")
+    client.force_login(manager)
+    integration, secret = integration_create(name="prom", kind="alertmanager", actor=SYSTEM)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    known = client.post("/api/v1/integrations/alertmanager/", "{}", "application/json", **headers)
+    assert known.status_code == 400  # authenticated, then refused as no alert group
+
+    form = admin_form(name="prom", enabled="") | {"kind": None}
+    response = client.post(
+        f"/admin/integrations/integration/{integration.pk}/change/",
+        {k: v for k, v in form.items() if v},
+    )
+
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert not Integration.objects.get(pk=integration.pk).enabled
+    entry = LogEntry.objects.get_for_object(integration).get(actor=manager)
+    assert entry.changes_dict["enabled"] == ["True", "False"]
+    answer = client.post("/api/v1/integrations/alertmanager/", "{}", "application/json", **headers)
+    assert answer.status_code == 401
+
+
+def test_responders_cannot_change_an_integration_through_the_service(make_user):
+    integration, _secret = integration_create(name="prom", kind="alertmanager", actor=SYSTEM)
+
+    with pytest.raises(PermissionDenied):
+        integration_update(integration=integration, actor=make_user("sysadmins"), enabled=False)
+
+    assert Integration.objects.get(pk=integration.pk).enabled
