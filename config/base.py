@@ -3,7 +3,8 @@
 - `ActionNotAllowed`: the application's 409 (an action the state or missing data refuses);
 - `require_permission`: the one permission check every service makes for its actor;
 - `SYSTEM`: the actor of Hikeshi's own work and of an operator at the command line;
-- `row_lock`: one writer per row at a time;
+- `row_lock`, `row_change`: one writer per row at a time, and a change made under that lock;
+- `fields_allowed`: a field a service does not change is refused by name, never ignored;
 - `timeline_record`: the incident's append-only timeline, written through the incident;
 - `audit_change`: an audit entry for a change that no model save records (a bulk update);
 - `record_save`, `record_delete`: a manager's change to a plain configuration record (a
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from auditlog.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -110,6 +111,24 @@ def row_lock(obj: M, *, related: Iterable[str] = ()) -> M:
     return rows.select_related(*related).get(pk=obj.pk)
 
 
+def row_change(obj: M, changes: dict[str, Any], *, exclude: Iterable[str] = ()) -> M:
+    """`changes` applied to the row as it is now, under its lock, validated (but for the
+    fields in `exclude`, which callers do not set) and saved."""
+    row = row_lock(obj)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.full_clean(exclude=list(exclude))
+    row.save()
+    return row
+
+
+def fields_allowed(allowed: Iterable[str], fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields`, if each is one of `allowed`; else a ValidationError naming the others."""
+    if unknown := set(fields) - set(allowed):
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    return fields
+
+
 def timeline_record(
     *,
     incident: models.Model,
@@ -159,14 +178,8 @@ def record_save(
         obj.save()
         return obj
     require_permission(actor, _permission(obj, "change"))
-    row = row_lock(obj)
     columns = {field.name for field in obj._meta.concrete_fields}
-    for name in changed:
-        if name in columns:
-            setattr(row, name, getattr(obj, name))
-    row.full_clean()
-    row.save()
-    return row
+    return row_change(obj, {name: getattr(obj, name) for name in changed if name in columns})
 
 
 @transaction.atomic

@@ -22,7 +22,15 @@ from django_fsm import can_proceed
 
 from alerts.models import AlertKey
 from checklists.services import checklist_runs_attach
-from config.base import ActionNotAllowed, require_permission, row_lock, timeline_record
+from config.base import (
+    ActionNotAllowed,
+    fields_allowed,
+    recorded_actor,
+    require_permission,
+    row_change,
+    row_lock,
+    timeline_record,
+)
 from escalation.models import Escalation
 from escalation.services.timers import (
     escalation_plan_freeze,
@@ -89,7 +97,7 @@ def incident_declare(
         category=category,
         detected_at=detected_at or timezone.now(),
         commander=commander,
-        created_by=actor if actor.is_authenticated else None,
+        created_by=recorded_actor(actor),
     )
     incident.full_clean(exclude=["created_by", "commander", "state"])
     escalation_plan_freeze(incident=incident, policy_name=policy_name)
@@ -245,9 +253,7 @@ def incident_update(*, incident: Incident, actor: AbstractBaseUser, **changes: A
         incident = incident_assign_commander(
             incident=incident, commander=changes.pop("commander"), actor=actor
         )
-    unknown = set(changes) - set(EDITABLE_FIELDS) - {"detected_at"}
-    if unknown:
-        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    fields_allowed([*EDITABLE_FIELDS, "detected_at"], changes)
     if "detected_at" in changes:
         _check_detected_at(changes["detected_at"])
     incident = row_lock(incident)
@@ -317,9 +323,7 @@ def incident_action_states(
 @transaction.atomic
 def postmortem_update(*, incident: Incident, actor: AbstractBaseUser, **fields: Any) -> Postmortem:
     """Edit the postmortem; incident fields go through `incident_update` and its timeline."""
-    unknown = set(fields) - set(POSTMORTEM_FIELDS) - set(postmortems.INCIDENT_FIELDS)
-    if unknown:
-        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    fields_allowed([*POSTMORTEM_FIELDS, *postmortems.INCIDENT_FIELDS], fields)
     require_permission(actor, "incidents.change_incident")
     incident_changes = {k: v for k, v in fields.items() if k in postmortems.INCIDENT_FIELDS}
     if incident_changes:
@@ -339,18 +343,12 @@ def report_generate(*, incident: Incident, actor: AbstractBaseUser) -> Path:
     return postmortems.report_write(incident=incident)
 
 
-def _action_item_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    if unknown := set(fields) - set(ACTION_ITEM_FIELDS):
-        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
-    return fields
-
-
 @transaction.atomic
 def action_item_add(
     *, incident: Incident, actor: AbstractBaseUser, title: str, **fields: Any
 ) -> ActionItem:
     require_permission(actor, "incidents.add_actionitem")
-    item = ActionItem(incident=incident, title=title, **_action_item_fields(fields))
+    item = ActionItem(incident=incident, title=title, **fields_allowed(ACTION_ITEM_FIELDS, fields))
     item.full_clean()
     item.save()
     return item
@@ -360,12 +358,7 @@ def action_item_add(
 def action_item_update(*, item: ActionItem, actor: AbstractBaseUser, **changes: Any) -> ActionItem:
     """Change an action item (its owner, due date, status…): the admin's list and page alike."""
     require_permission(actor, "incidents.change_actionitem")
-    item = row_lock(item)
-    for name, value in _action_item_fields(changes).items():
-        setattr(item, name, value)
-    item.full_clean()
-    item.save()
-    return item
+    return row_change(item, fields_allowed(ACTION_ITEM_FIELDS, changes))
 
 
 @transaction.atomic

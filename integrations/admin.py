@@ -14,17 +14,7 @@ from .snippets import integration_snippet
 class IntegrationAddForm(forms.ModelForm):
     class Meta:
         model = Integration
-        fields = [
-            "name",
-            "kind",
-            "default_severity",
-            "severity_mapping",
-            "grouping",
-            "auto_resolve",
-            "enabled",
-            "policy",
-            "hmac_secret_env",
-        ]
+        fields = ["kind", *services.INTEGRATION_FIELDS]
 
 
 @admin.register(Integration)

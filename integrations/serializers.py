@@ -5,6 +5,7 @@ from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializ
 from incidents.models import Severity
 
 from .models import Integration
+from .services import INTEGRATION_FIELDS
 
 
 class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
@@ -12,21 +13,7 @@ class IntegrationSerializer(RejectUnknownFields, serializers.ModelSerializer):
 
     class Meta:
         model = Integration
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "secret_hint",
-            "default_severity",
-            "severity_mapping",
-            "grouping",
-            "auto_resolve",
-            "enabled",
-            "policy",
-            "hmac_secret_env",
-            "endpoint",
-            "created_at",
-        ]
+        fields = ["id", "kind", *INTEGRATION_FIELDS, "secret_hint", "endpoint", "created_at"]
         read_only_fields = ["id", "secret_hint", "endpoint", "created_at"]
 
     def get_endpoint(self, integration) -> str:

@@ -24,7 +24,15 @@ from django.utils.translation import gettext as _
 
 from alerts.events import AlertEvent
 from alerts.services import alert_key_act, alert_receive, alerts_ingest
-from config.base import SYSTEM, ActionNotAllowed, audit_change, require_permission, row_lock
+from config.base import (
+    SYSTEM,
+    ActionNotAllowed,
+    audit_change,
+    fields_allowed,
+    require_permission,
+    row_change,
+    row_lock,
+)
 from config.memo import batch_memo, memoized
 from incidents.models import Action
 
@@ -65,8 +73,7 @@ def integration_create(
 ) -> tuple[Integration, str]:
     """Create an integration and its service account; the secret is returned this once."""
     require_permission(actor, "integrations.add_integration")
-    if unknown := set(options) - set(INTEGRATION_FIELDS):
-        raise ValidationError({name: [_("This field cannot be set.")] for name in unknown})
+    fields_allowed(INTEGRATION_FIELDS, options)
     if kind not in Integration.Kind.values:
         raise ValidationError({"kind": [_("Unknown kind.")]})
     if Integration.objects.filter(name=name).exists():
@@ -101,14 +108,11 @@ def integration_update(
     """Change an integration's settings (enable, disable, its mapping or policy); a disabled
     integration stops answering here at once and everywhere within the auth cache time."""
     require_permission(actor, "integrations.change_integration")
-    if unknown := set(changes) - set(INTEGRATION_FIELDS):
-        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
-    integration = row_lock(integration)
-    for name, value in changes.items():
-        setattr(integration, name, value)
-    integration.full_clean(exclude=["user", "secret_hash", "secret_hint"])
-    integration.save()
-    return integration
+    return row_change(
+        integration,
+        fields_allowed(INTEGRATION_FIELDS, changes),
+        exclude=["user", "secret_hash", "secret_hint"],
+    )
 
 
 @transaction.atomic

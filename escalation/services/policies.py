@@ -16,9 +16,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext as _
 
-from config.base import require_permission, row_lock
+from config.base import fields_allowed, require_permission, row_change
 
 from ..models import EscalationLevel, EscalationPolicy, Team, check_levels
 
@@ -64,12 +63,6 @@ class LevelSpec:
     users: Sequence[AbstractBaseUser] | None = None
 
 
-def _known(names: Sequence[str], fields: dict[str, Any]) -> dict[str, Any]:
-    if unknown := set(fields) - set(names):
-        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
-    return fields
-
-
 def _levels_set(policy: EscalationPolicy, levels: Sequence[LevelSpec]) -> None:
     """Make the policy's levels these, level by level (by number), so that the audit log
     shows what changed rather than every level deleted and created again."""
@@ -99,7 +92,7 @@ def policy_create(
     *, actor: AbstractBaseUser, levels: Sequence[LevelSpec], **fields: Any
 ) -> EscalationPolicy:
     require_permission(actor, "escalation.add_escalationpolicy")
-    policy = EscalationPolicy(**_known(POLICY_FIELDS, fields))
+    policy = EscalationPolicy(**fields_allowed(POLICY_FIELDS, fields))
     policy.full_clean()
     policy.save()
     _levels_set(policy, levels)
@@ -116,11 +109,7 @@ def policy_update(
 ) -> EscalationPolicy:
     """Change a policy and (when given) replace its levels; incidents keep their frozen plan."""
     require_permission(actor, "escalation.change_escalationpolicy")
-    policy = row_lock(policy)
-    for name, value in _known(POLICY_FIELDS, fields).items():
-        setattr(policy, name, value)
-    policy.full_clean()
-    policy.save()
+    policy = row_change(policy, fields_allowed(POLICY_FIELDS, fields))
     if levels is not None:
         _levels_set(policy, levels)
     return policy
@@ -138,7 +127,7 @@ def team_create(
     *, actor: AbstractBaseUser, members: Sequence[AbstractBaseUser] = (), **fields: Any
 ) -> Team:
     require_permission(actor, "escalation.add_team")
-    team = Team(**_known(TEAM_FIELDS, fields))
+    team = Team(**fields_allowed(TEAM_FIELDS, fields))
     team.full_clean()
     team.save()
     team.members.set(members)
@@ -155,11 +144,7 @@ def team_update(
 ) -> Team:
     """Change a team; its new address and members reach incidents declared from now on."""
     require_permission(actor, "escalation.change_team")
-    team = row_lock(team)
-    for name, value in _known(TEAM_FIELDS, fields).items():
-        setattr(team, name, value)
-    team.full_clean()
-    team.save()
+    team = row_change(team, fields_allowed(TEAM_FIELDS, fields))
     if members is not None:
         team.members.set(members)
     return team

@@ -309,14 +309,19 @@ def escalation_plan_freeze(*, incident: Incident, policy_name: str = "") -> None
     incident.escalation_level = 0
 
 
-def escalation_timer_start(*, incident: Incident) -> list[Escalation]:
-    """Right after declaration: fire what is due at once (level 1) and set the next deadline;
-    after commit, an ETA task for it."""
+def _advance(incident: Incident, **how) -> list[Escalation]:
+    """Fire what is due now for an incident whose row the caller holds, and set its timer."""
     batch = _Batch(now=timezone.now())
-    fired = batch.advance(incident)
+    fired = batch.advance(incident, **how)
     _save_schedule(incident)
     batch.write()
     return fired
+
+
+def escalation_timer_start(*, incident: Incident) -> list[Escalation]:
+    """Right after declaration: fire what is due at once (level 1) and set the next deadline;
+    after commit, an ETA task for it."""
+    return _advance(incident)
 
 
 def escalation_reschedule(
@@ -326,11 +331,7 @@ def escalation_reschedule(
 
     The caller holds the incident's row lock (the incident services take it).
     """
-    batch = _Batch(now=timezone.now())
-    fired = batch.advance(incident, reason=reason)
-    _save_schedule(incident)
-    batch.write()
-    return fired
+    return _advance(incident, reason=reason)
 
 
 @transaction.atomic
@@ -344,8 +345,4 @@ def incident_escalate(
     incident = row_lock(incident)
     if escalation_stopped(incident) or not (incident.policy_snapshot or {}).get("levels"):
         raise ActionNotAllowed(action="escalate", state=incident.state, allowed=[])
-    batch = _Batch(now=timezone.now())
-    fired = batch.advance(incident, manual=True, actor=actor, note=reason.strip())
-    _save_schedule(incident)
-    batch.write()
-    return fired
+    return _advance(incident, manual=True, actor=actor, note=reason.strip())
