@@ -58,6 +58,7 @@ ROLES: dict[str, list[str]] = {
     "managers": [],
 }
 MANAGER_APPS = [
+    "accounts",
     "incidents",
     "alerts",
     "notices",

@@ -54,13 +54,7 @@ class ThroughServices:
         adopt(obj, record_save(obj, actor=request.user, changed=changed))
 
     def save_formset(self, request, form, formset, change):
-        formset.save(commit=False)  # sorts the rows into new, changed and deleted; saves nothing
-        for row in formset.deleted_objects:
-            record_delete(row, actor=request.user)
-        for row, changed in formset.changed_objects:
-            record_save(row, actor=request.user, changed=changed)
-        for row in formset.new_objects:
-            record_save(row, actor=request.user)
+        save_formset_through_services(formset, actor=request.user)
 
     def delete_model(self, request, obj):
         record_delete(obj, actor=request.user)
@@ -68,3 +62,15 @@ class ThroughServices:
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             record_delete(obj, actor=request.user)
+
+
+def save_formset_through_services(formset, *, actor) -> None:
+    """An inline's rows added, changed and deleted, each through `record_save` and
+    `record_delete` (permission, validation, audit)."""
+    formset.save(commit=False)  # sorts the rows into new, changed and deleted; saves nothing
+    for row in formset.deleted_objects:
+        record_delete(row, actor=actor)
+    for row, changed in formset.changed_objects:
+        record_save(row, actor=actor, changed=changed)
+    for row in formset.new_objects:
+        record_save(row, actor=actor)

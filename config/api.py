@@ -7,7 +7,6 @@ import json
 import math
 import re
 
-from auditlog.context import auditlog_value
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -22,7 +21,7 @@ from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .base import ActionNotAllowed
+from .base import ActionNotAllowed, audit_actor_set
 
 
 def _no_constant(name: str):
@@ -233,9 +232,4 @@ class AuditedAPIMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        try:
-            context = auditlog_value.get()
-        except LookupError:
-            return
-        if request.user.is_authenticated:
-            context["actor"] = request.user
+        audit_actor_set(request.user)

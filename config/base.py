@@ -7,6 +7,8 @@
 - `fields_allowed`: a field a service does not change is refused by name, never ignored;
 - `timeline_record`: the incident's append-only timeline, written through the incident;
 - `audit_change`: an audit entry for a change that no model save records (a bulk update);
+- `audit_actor_set`: who the audit log names for the rest of a request that authenticated by
+  other means than the session (a token, a chat account, a signed link);
 - `record_save`, `record_delete`: a manager's change to a plain configuration record (a
   checklist template, a known problem) with the model's own permissions;
 - `task_after_commit`: a Celery task published once the transaction has committed;
@@ -21,6 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from auditlog.context import auditlog_value
 from auditlog.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -158,6 +161,22 @@ def audit_change(
     )
 
 
+def audit_mask(value: str) -> str:
+    """How the audit log shows a secret (a webhook URL): that it is set, never any of it."""
+    return "•••" if value and value != "None" else ""
+
+
+def audit_actor_set(actor: AbstractBaseUser) -> None:
+    """From now on in this request, the audit log's entries name `actor`: the request's
+    session did not say who it is (a token, a chat account, a signed link did)."""
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return
+    if actor.is_authenticated:
+        context["actor"] = actor
+
+
 def _permission(obj: models.Model, action: str) -> str:
     return f"{obj._meta.app_label}.{action}_{obj._meta.model_name}"
 
@@ -200,6 +219,7 @@ def task_after_commit(name: str, *args: Any, countdown: float | None = None, **k
     def publish():
         try:
             if celery_app.conf.task_always_eager:  # CELERY_TASK_ALWAYS_EAGER: inline, debugging
+                celery_app.loader.import_default_modules()  # the apps' tasks, as a worker has
                 celery_app.tasks[name].apply(args=args, kwargs=kwargs)
             else:
                 celery_app.send_task(name, args=args, kwargs=kwargs, countdown=countdown)

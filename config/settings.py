@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "checklists",
     "alerts",
     "integrations",
+    "chat",
     "ops",
 ]
 
@@ -74,6 +75,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Pages outside the admin (an e-mail's acknowledge link, chat's account link) log in there.
+LOGIN_URL = "admin:login"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -212,6 +215,25 @@ NOTICE_SENDING_TIMEOUT_SECONDS = env.int("NOTICE_SENDING_TIMEOUT_SECONDS", defau
 DAILY_REPORT_TEAMS = env.list("DAILY_REPORT_TEAMS", default=["operations"])
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
+# --- chat -------------------------------------------------------------------
+# Slack app signing secrets, comma-separated: more than one while a secret is rotated.
+SLACK_SIGNING_SECRETS = env.list("SLACK_SIGNING_SECRETS", default=[])
+# Mattermost slash command tokens, comma-separated.
+MATTERMOST_TOKENS = env.list("MATTERMOST_TOKENS", default=[])
+# The only hosts Hikeshi posts to (team webhooks, Slack response URLs); `.example.com` is every
+# host under example.com. Slack's hooks and the Teams Workflows hosts by default.
+CHAT_ALLOWED_HOSTS = env.list(
+    "CHAT_ALLOWED_HOSTS",
+    default=["hooks.slack.com", ".logic.azure.com", ".api.powerplatform.com"],
+)
+CHAT_TIMEOUT_SECONDS = env.float("CHAT_TIMEOUT_SECONDS", default=5.0)
+# How long the buttons of a channel notice work (Mattermost's signed context).
+CHAT_BUTTON_MAX_AGE_SECONDS = env.int("CHAT_BUTTON_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+# The one-time link `/incident link` answers with.
+CHAT_LINK_MAX_AGE_SECONDS = env.int("CHAT_LINK_MAX_AGE_SECONDS", default=15 * 60)
+# The acknowledge link in an escalation e-mail.
+ACT_LINK_MAX_AGE_SECONDS = env.int("ACT_LINK_MAX_AGE_SECONDS", default=24 * 3600)
+
 # --- checklists -------------------------------------------------------------
 # Overdue maintenance runs are mailed here; empty: the operations role's members.
 OPERATIONS_EMAIL = env.list("OPERATIONS_EMAIL", default=[])
@@ -242,12 +264,18 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "auth.group", "m2m_fields": {"permissions"}},
     "auth.user_groups",
     "accounts.profile",
+    "accounts.chatidentity",
     # The postmortem is the reverse side of its own audited one-to-one: reading it for every
     # diff cost a query per change and recorded nothing. The plan is frozen, never changed.
     {"model": "incidents.incident", "exclude_fields": ["postmortem", "policy_snapshot"]},
     "incidents.postmortem",
     "incidents.actionitem",
-    {"model": "escalation.team", "m2m_fields": {"members"}},
+    {
+        "model": "escalation.team",
+        "m2m_fields": {"members"},
+        "mask_fields": ["chat_webhook_url"],
+        "mask_callable": "config.base.audit_mask",
+    },
     "escalation.escalationpolicy",
     {"model": "escalation.escalationlevel", "m2m_fields": {"teams", "users"}},
     "checklists.checklisttemplate",
@@ -298,6 +326,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {
     "escalation.escalate_due": {"queue": "timers"},
     "escalation.fire_due": {"queue": "timers"},
+    # Channel posts wait on other people's servers (timeouts, 429s): never in e-mail's way.
+    "notices.send_chat": {"queue": "chat"},
+    "notices.deliver_chat": {"queue": "chat"},
+    "chat.respond": {"queue": "chat"},
 }
 # Static entries; the DatabaseScheduler copies them into its tables at start.
 CELERY_BEAT_SCHEDULE = {
@@ -307,6 +339,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "notices: deliver pending notices": {
         "task": "notices.deliver",
+        "schedule": NOTICE_SWEEP_SECONDS,
+    },
+    "notices: post pending channel notices": {
+        "task": "notices.deliver_chat",
         "schedule": NOTICE_SWEEP_SECONDS,
     },
     "integrations: apply alerts the processor left waiting": {

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from accounts.api import ChatIdentityViewSet
+from chat import views as chat_views
 from checklists.api import (
     ChecklistRunViewSet,
     IncidentChecklistsView,
@@ -13,6 +15,7 @@ from escalation.api import EscalationPolicyViewSet, TeamViewSet
 from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
+from notices.views import act
 from ops.views import health
 
 router = DefaultRouter()
@@ -22,6 +25,7 @@ router.register("escalation-policies", EscalationPolicyViewSet, basename="escala
 router.register("teams", TeamViewSet, basename="team")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
+router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -29,6 +33,12 @@ urlpatterns = [
     path("api/v1/integrations/grafana/", integration_views.grafana),
     path("api/v1/alerts/", GenericAlertView.as_view(), name="alerts"),
     path("v2/enqueue", integration_views.pagerduty_enqueue, name="pagerduty-enqueue"),
+    path("api/v1/chat/slack/commands", chat_views.slack_commands, name="slack-commands"),
+    path("api/v1/chat/slack/interactions", chat_views.slack_interactions),
+    path("api/v1/chat/mattermost/commands", chat_views.mattermost_commands),
+    path("api/v1/chat/mattermost/actions", chat_views.mattermost_actions),
+    path("chat/link/<str:token>", chat_views.link, name="chat-link"),
+    path("act/<str:token>", act, name="act"),
     path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),
     path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
     path("api/v1/", include(router.urls)),

@@ -1,6 +1,8 @@
 """Admin for teams, policies (levels inline, dry-run panel) and escalations; every change
 goes through the services, as the API's do."""
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,11 +22,50 @@ from .models import Escalation, EscalationLevel, EscalationPolicy, Team, check_l
 from .services import policies, timers
 
 
+class TeamForm(forms.ModelForm):
+    """The channel's webhook is a secret: typed in, never shown back; left empty, it stays."""
+
+    chat_webhook_url = forms.URLField(
+        label=_("chat webhook URL"),
+        required=False,
+        assume_scheme="https",
+        widget=forms.PasswordInput(render_value=False, attrs={"size": 60}),
+        help_text=_("Leave empty to keep the current one."),
+    )
+    chat_webhook_clear = forms.BooleanField(label=_("remove the webhook"), required=False)
+
+    class Meta:
+        model = Team
+        fields = [*policies.TEAM_FIELDS, "members"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("chat_webhook_clear"):
+            data["chat_webhook_url"] = ""
+        elif not data.get("chat_webhook_url") and self.instance.pk:
+            data["chat_webhook_url"] = self.instance.chat_webhook_url
+        return data
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "name_ja", "name_en", "email", "language"]
+    form = TeamForm
+    list_display = ["name", "name_ja", "name_en", "email", "language", "chat"]
     search_fields = ["name", "name_ja", "name_en", "email"]
     filter_horizontal = ["members"]
+    fields = [*policies.TEAM_FIELDS, "chat_webhook", "chat_webhook_clear", "members"]
+    readonly_fields = ["chat_webhook"]
+
+    @admin.display(description=_("chat"))
+    def chat(self, obj):
+        return obj.get_chat_kind_display() if obj.has_chat else "—"
+
+    @admin.display(description=_("current webhook"))
+    def chat_webhook(self, obj):
+        """Its host only: the rest of the URL is the secret."""
+        if not obj.chat_webhook_url:
+            return "—"
+        return f"{urlsplit(obj.chat_webhook_url).hostname}/…"
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in policies.TEAM_FIELDS}

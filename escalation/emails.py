@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from config.base import JST
-from incidents.models import Incident
+from incidents.models import Incident, State
+from notices.links import act_url
 from notices.models import Notice
 
 from .models import Escalation, Team
@@ -46,9 +47,12 @@ def _contacts(emergency: bool) -> dict[str, Any]:
     return {"contacts": teams, "emergency_phone": settings.EMERGENCY_PHONE if emergency else ""}
 
 
-def _subject(incident: Incident, escalation: Escalation) -> str:
-    # The level's own rule ("unresolved 15 minutes"), even when a catch-up sweep sends it late;
-    # the body says how long it really has been.
+def escalation_headline(incident: Incident, escalation: Escalation) -> str:
+    """`[P1][L2] INC-42 title — unresolved for 15 minutes`: an e-mail's subject, a post's title.
+
+    The level's own rule ("unresolved 15 minutes"), even when a catch-up sweep sends it late;
+    the body says how long it really has been.
+    """
     moment = escalation.fired_at if escalation.reason == Escalation.Reason.MANUAL else None
     elapsed = (moment or min(escalation.deadline, escalation.fired_at)) - incident.detected_at
     if elapsed < timedelta(minutes=1):
@@ -68,6 +72,8 @@ def _notice_context(notice: Notice) -> dict[str, Any]:
         "state": incident.get_state_display(),
         "since_detection": duration_text(escalation.fired_at - incident.detected_at),
         "earlier": earlier,
+        # One click from the mail: a confirmation page, then the acknowledgement (24 h, once).
+        "acknowledge_url": act_url(notice) if incident.state == State.DETECTED else "",
         **_links(incident),
         **_contacts(notice.data.get("emergency_contact", False)),
     }
@@ -93,7 +99,7 @@ def _rendered(name: str, context: dict[str, Any], notice: Notice) -> tuple[str, 
 
 def notice_content(notice: Notice) -> tuple[str, str, str]:
     """An escalation notice: the incident as it is now, and the level that was reached."""
-    subject = _subject(notice.incident, notice.escalation)
+    subject = escalation_headline(notice.incident, notice.escalation)
     return subject, *_rendered("notice", _notice_context(notice), notice)
 
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Language, notice_language
 from incidents.models import ACTIVE_STATES, Category, Incident, Severity, State
 from notices.models import Delivery
+from notices.webhooks import validate_webhook_url
 
 MAX_LEVEL = 4
 
@@ -42,6 +43,12 @@ def person_recipient(user, default_language: str = "ja") -> dict[str, str] | Non
     }
 
 
+class ChatKind(models.TextChoices):
+    SLACK = "slack", "Slack"
+    MATTERMOST = "mattermost", "Mattermost"
+    TEAMS = "teams", "Microsoft Teams"
+
+
 class Team(models.Model):
     name = models.SlugField(_("name"), max_length=50, unique=True)
     name_ja = models.CharField(_("name (Japanese)"), max_length=100)
@@ -53,6 +60,17 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, verbose_name=_("members"), blank=True, related_name="teams"
     )
+    chat_kind = models.CharField(_("chat"), max_length=16, choices=ChatKind.choices, blank=True)
+    # A secret: whoever has it posts to the channel. Never shown back, masked in the audit log.
+    chat_webhook_url = models.URLField(
+        _("chat webhook URL"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Incoming webhook of the team's channel (Slack, Mattermost, or a Teams Workflows "
+            "webhook); escalations that reach the team are posted there."
+        ),
+    )
 
     class Meta:
         verbose_name = _("team")
@@ -61,6 +79,20 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name_ja} / {self.name_en}"
+
+    def clean(self):
+        if bool(self.chat_kind) != bool(self.chat_webhook_url):
+            raise ValidationError(
+                {"chat_webhook_url": _("Give both the chat and its webhook URL, or neither.")}
+            )
+        try:
+            validate_webhook_url(self.chat_webhook_url)
+        except ValidationError as error:
+            raise ValidationError({"chat_webhook_url": error.messages}) from None
+
+    @property
+    def has_chat(self) -> bool:
+        return bool(self.chat_kind and self.chat_webhook_url)
 
     def recipients(self) -> list[dict[str, str]]:
         """The team's address, then each member with an address; members read their own
@@ -136,7 +168,11 @@ class EscalationPolicy(models.Model):
         """Levels that would notify nobody now (no team address, member or extra address):
         an escalation that silently reaches no one is the failure this app exists to prevent."""
         levels = (snapshot or self.snapshot())["levels"]
-        return [level["number"] for level in levels if not level["recipients"]]
+        return [
+            level["number"]
+            for level in levels
+            if not level["recipients"] and not level.get("channels")
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         """The policy as it is now, recipients resolved: what an incident escalates by."""
@@ -229,6 +265,17 @@ class EscalationLevel(models.Model):
             "emergency_contact": self.emergency_contact,
             "teams": [team.name for team in self.teams.all()],
             "recipients": self.recipients(),
+            # Team channels, by team: the webhook itself is a secret read when posting.
+            "channels": [
+                {
+                    "team": team.name,
+                    "team_id": team.pk,
+                    "kind": team.chat_kind,
+                    "language": team.language,
+                }
+                for team in self.teams.all()
+                if team.has_chat
+            ],
         }
 
 

@@ -14,10 +14,24 @@ class TeamSerializer(RejectUnknownFields, serializers.ModelSerializer):
     members = serializers.SlugRelatedField(
         slug_field="username", many=True, required=False, read_only=True
     )
+    chat_configured = serializers.BooleanField(source="has_chat", read_only=True)
 
     class Meta:
         model = Team
-        fields = ["id", "name", "name_ja", "name_en", "email", "language", "members"]
+        fields = [
+            "id",
+            "name",
+            "name_ja",
+            "name_en",
+            "email",
+            "language",
+            "chat_kind",
+            "chat_webhook_url",
+            "chat_configured",
+            "members",
+        ]
+        # The webhook is a secret: set it, never read it back.
+        extra_kwargs = {"chat_webhook_url": {"write_only": True}}
 
 
 class LevelSerializer(StrictInputSerializer):

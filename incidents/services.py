@@ -32,6 +32,7 @@ from config.base import (
     timeline_record,
 )
 from escalation.models import Escalation
+from escalation.services.channels import channel_updates_queue
 from escalation.services.timers import (
     escalation_plan_freeze,
     escalation_reschedule,
@@ -185,6 +186,7 @@ def incident_transition(
     # Stops at the policy's stop state; a reopened incident picks up where its plan stands.
     if action == Action.REOPEN or incident.next_escalation_at is not None:
         escalation_reschedule(incident=incident)
+    channel_updates_queue(incident=incident, action=action, actor=actor)
     return incident
 
 

@@ -36,14 +36,26 @@ def delivery_for(severity: str) -> str:
     return DELIVERY_BY_SEVERITY[Severity(severity)].value
 
 
+class Channel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SLACK = "slack", "Slack"
+    MATTERMOST = "mattermost", "Mattermost"
+    TEAMS = "teams", "Microsoft Teams"
+
+
+CHAT_CHANNELS = [Channel.SLACK, Channel.MATTERMOST, Channel.TEAMS]
+
+
 class Notice(models.Model):
-    """One e-mail to one recipient (or a digest / report collecting several)."""
+    """One message to one recipient: an e-mail to an address, or a post to a team's channel
+    (or a digest / report collecting several)."""
 
     class Kind(models.TextChoices):
         NOTICE = "notice", _("Escalation notice")
         DIGEST = "digest", _("Hourly digest")
         REPORT = "report", _("Daily report")
         MESSAGE = "message", _("Message")
+        UPDATE = "update", _("Incident update")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -77,12 +89,23 @@ class Notice(models.Model):
         null=True,
         blank=True,
     )
-    recipient = models.EmailField(_("recipient"))
+    # An e-mail address; for a channel, the team's name (its webhook is read when posting).
+    recipient = models.CharField(_("recipient"), max_length=254)
     recipient_name = models.CharField(_("recipient name"), max_length=200, blank=True)
+    team = models.ForeignKey(
+        "escalation.Team",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+    )
     language = models.CharField(
         _("language"), max_length=2, choices=Language.choices, default=Language.JA
     )
-    channel = models.CharField(_("channel"), max_length=8, default="email", editable=False)
+    channel = models.CharField(
+        _("channel"), max_length=16, choices=Channel.choices, default=Channel.EMAIL
+    )
     delivery = models.CharField(_("delivery"), max_length=16, choices=Delivery.choices)
     period = models.DateTimeField(_("period"), null=True, blank=True)
     status = models.CharField(
@@ -110,7 +133,7 @@ class Notice(models.Model):
                 name="one_notice_per_recipient_per_escalation",
             ),
             models.UniqueConstraint(
-                fields=["kind", "period", "recipient"],
+                fields=["kind", "period", "channel", "recipient"],
                 condition=Q(period__isnull=False),
                 name="one_digest_per_recipient_per_period",
             ),
@@ -128,8 +151,12 @@ class Notice(models.Model):
 
     @property
     def is_sendable(self) -> bool:
-        """Digest items wait for their digest; everything else is mailed itself."""
+        """Digest items wait for their digest; everything else is sent itself."""
         return self.kind != self.Kind.NOTICE or self.delivery == Delivery.IMMEDIATE
+
+    @property
+    def is_chat(self) -> bool:
+        return self.channel != Channel.EMAIL
 
     @property
     def message_id(self) -> str:

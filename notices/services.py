@@ -1,8 +1,10 @@
 """The outbox: notices are written inside the transaction that decides to send them and sent
 after it commits, pending → sending → sent, or failed after repeated refusals.
 
-A crash between the mail server's acceptance and our commit leaves a notice "sending"; it is
-sent again later with the same Message-ID, so the rare resend is recognisably the same.
+E-mail and team channels (Slack, Mattermost, Teams) leave by their own tasks on their own
+queues, so a chat outage or rate limit never holds an e-mail back. A crash between the
+receiver's acceptance and our commit leaves a notice "sending"; it is sent again later (an
+e-mail with the same Message-ID, so the rare resend is recognisably the same).
 """
 
 from __future__ import annotations
@@ -23,18 +25,26 @@ from django.utils import timezone
 from config.base import audit_change, require_permission, task_after_commit, timeline_record
 from incidents.models import Incident, TimelineEvent
 
+from .chat import chat_body
 from .emails import notice_message
-from .models import Delivery, Notice
+from .models import Channel, Delivery, Notice
+from .webhooks import WebhookFailed, webhook_post
 
 log = logging.getLogger(__name__)
 
 RETRY_PERMISSION = "notices.retry_notice"
 
 
-def notices_send_after_commit(notice_ids: list[int]) -> None:
-    """Send these notices once the transaction that wrote them commits."""
-    if notice_ids:
-        task_after_commit("notices.send", notice_ids)
+def notices_send_after_commit(notices: Iterable[Notice]) -> None:
+    """Send these notices once the transaction that wrote them commits: e-mail by one task,
+    channel posts by another, on the chat queue."""
+    mail, chat = [], []
+    for notice in notices:
+        (chat if notice.is_chat else mail).append(notice.pk)
+    if mail:
+        task_after_commit("notices.send", mail)
+    if chat:
+        task_after_commit("notices.send_chat", chat)
 
 
 def notice_message_queue(
@@ -55,11 +65,13 @@ def notice_message_queue(
         )
         for address in dict.fromkeys(recipients)
     )
-    notices_send_after_commit([n.pk for n in notices])
+    notices_send_after_commit(notices)
     return notices
 
 
-def _claim_notices(*, now: datetime, ids: list[int] | None, limit: int) -> list[int]:
+def _claim_notices(
+    *, now: datetime, ids: list[int] | None, limit: int, chat: bool = False
+) -> list[int]:
     """pending → sending, atomically; only the claimer gets a row's id back."""
     table = Notice._meta.db_table
     skip_locked = connection.features.has_select_for_update_skip_locked
@@ -67,6 +79,7 @@ def _claim_notices(*, now: datetime, ids: list[int] | None, limit: int) -> list[
     where = (
         "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
         " AND (kind <> 'notice' OR delivery = 'immediate')"  # Notice.is_sendable
+        f" AND channel {'<>' if chat else '='} 'email'"
     )
     params: list[object] = [now]
     if ids is not None:
@@ -95,8 +108,8 @@ def _backoff(attempt: int) -> timedelta:
 
 
 def _incidents_of(notice: Notice) -> list[Incident]:
-    if notice.kind == Notice.Kind.NOTICE:
-        return [notice.incident] if notice.incident_id else []
+    if notice.incident_id:
+        return [notice.incident]
     ids = notice.items.values_list("incident_id", flat=True).distinct()
     return list(Incident.objects.filter(pk__in=ids).order_by("pk"))
 
@@ -119,8 +132,13 @@ def _mark_sent(notices: list[Notice], now: datetime) -> None:
             TimelineEvent(
                 incident=incident,
                 kind=TimelineEvent.Kind.NOTICE_SENT,
-                message=notice.recipient,
-                data={"notice": notice.pk, "kind": notice.kind, "message_id": notice.message_id},
+                message=_addressee(notice),
+                data={
+                    "notice": notice.pk,
+                    "kind": notice.kind,
+                    "channel": notice.channel,
+                    "message_id": notice.message_id,
+                },
                 at=now,
             )
             for notice in notices
@@ -130,9 +148,26 @@ def _mark_sent(notices: list[Notice], now: datetime) -> None:
         TimelineEvent.objects.bulk_create(events)
 
 
-def _mark_failed_attempt(notice: Notice, error: Exception, now: datetime) -> None:
-    """Retry with backoff; a server that answered with errors NOTICE_MAX_ATTEMPTS times fails."""
-    unreachable = _server_unreachable(error)
+def _addressee(notice: Notice) -> str:
+    return (
+        f"{notice.get_channel_display()}: {notice.recipient}"
+        if notice.is_chat
+        else (notice.recipient)
+    )
+
+
+def _mark_failed_attempt(
+    notice: Notice,
+    error: Exception,
+    now: datetime,
+    *,
+    counted: bool,
+    retry_after: float | None = None,
+) -> None:
+    """Retry with backoff; a receiver that refused NOTICE_MAX_ATTEMPTS times fails the notice.
+    An unreachable receiver (`counted` False) is waited out; one that asked us to wait
+    (`retry_after`, HTTP 429) is tried again no sooner than it asked."""
+    unreachable = not counted
     attempts = notice.attempts + (0 if unreachable else 1)
     text = f"{type(error).__name__}: {error}"[:2000]
     with transaction.atomic():
@@ -146,24 +181,33 @@ def _mark_failed_attempt(notice: Notice, error: Exception, now: datetime) -> Non
                     timeline_record(
                         incident=incident,
                         kind=TimelineEvent.Kind.NOTICE_FAILED,
-                        message=f"{notice.recipient}: {text}",
+                        message=f"{_addressee(notice)}: {text}",
                         data={"notice": notice.pk, "kind": notice.kind, "attempts": attempts},
                         at=now,
                     )
             return
         tries = max(attempts, 1) if not unreachable else max(notice.data.get("down", 0) + 1, 1)
         data = notice.data | ({"down": tries} if unreachable else {})
+        wait = timedelta(seconds=retry_after) if retry_after is not None else _backoff(tries)
         Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
             status=Notice.Status.PENDING,
             attempts=attempts,
             last_error=text,
-            next_attempt_at=now + _backoff(tries),
+            next_attempt_at=now + wait,
             data=data,
         )
 
 
+def _release_stale_claims(now: datetime, *, chat: bool) -> None:
+    """A notice left "sending" that long was claimed by a worker that died mid-send."""
+    stale = now - timedelta(seconds=settings.NOTICE_SENDING_TIMEOUT_SECONDS)
+    claimed = Notice.objects.filter(status=Notice.Status.SENDING, claimed_at__lt=stale)
+    claimed = claimed.exclude(channel=Channel.EMAIL) if chat else claimed.filter(channel="email")
+    claimed.update(status=Notice.Status.PENDING)
+
+
 def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) -> int:
-    """Send pending notices (those given, or every one due); returns how many were sent.
+    """Send pending e-mail notices (those given, or every one due); returns how many were sent.
 
     Never inside a transaction: each claim and each batch of results commits on its own, so a
     crash leaves at worst a batch "sending", resent later with the same Message-ID.
@@ -171,10 +215,7 @@ def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) 
     now = timezone.now()
     ids = list(notice_ids) if notice_ids is not None else None
     if ids is None:
-        stale = now - timedelta(seconds=settings.NOTICE_SENDING_TIMEOUT_SECONDS)
-        Notice.objects.filter(status=Notice.Status.SENDING, claimed_at__lt=stale).update(
-            status=Notice.Status.PENDING
-        )
+        _release_stale_claims(now, chat=False)
     sent = 0
     while True:
         claimed = _claim_notices(now=now, ids=ids, limit=limit)
@@ -186,7 +227,7 @@ def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) 
             mail.open()
         except Exception as error:  # noqa: BLE001 — server down: everything stays pending
             for notice in notices:
-                _mark_failed_attempt(notice, error, timezone.now())
+                _mark_failed_attempt(notice, error, timezone.now(), counted=False)
             return sent
         accepted: list[Notice] = []
         try:
@@ -195,8 +236,9 @@ def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) 
                     mail.send_messages([notice_message(notice)])
                 except Exception as error:  # noqa: BLE001 — recorded on the notice
                     log.warning("notice %s to %s failed: %s", notice.pk, notice.recipient, error)
-                    _mark_failed_attempt(notice, error, timezone.now())
-                    if _server_unreachable(error):
+                    unreachable = _server_unreachable(error)
+                    _mark_failed_attempt(notice, error, timezone.now(), counted=not unreachable)
+                    if unreachable:
                         mail.close()
                         mail.open()
                     continue
@@ -208,6 +250,41 @@ def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) 
                 mail.close()
         if ids is not None:
             return sent
+
+
+def notice_deliver_chat(*, notice_ids: Iterable[int] | None = None, limit: int = 50) -> int:
+    """Post pending channel notices (those given, or every one due); returns how many went.
+
+    Each post is tried on its own: one team's channel being down or rate-limited holds back
+    neither the other teams' posts nor any e-mail.
+    """
+    now = timezone.now()
+    ids = list(notice_ids) if notice_ids is not None else None
+    if ids is None:
+        _release_stale_claims(now, chat=True)
+    sent = 0
+    while claimed := _claim_notices(now=now, ids=ids, limit=limit, chat=True):
+        notices = Notice.objects.filter(pk__in=claimed).select_related("incident", "team")
+        for notice in notices:
+            try:
+                if notice.team is None or not notice.team.has_chat:
+                    raise WebhookFailed("the team has no chat channel now", counted=True)
+                webhook_post(notice.team.chat_webhook_url, chat_body(notice))
+            except WebhookFailed as error:
+                log.warning("notice %s to %s failed: %s", notice.pk, notice.recipient, error)
+                _mark_failed_attempt(
+                    notice,
+                    error,
+                    timezone.now(),
+                    counted=error.counted,
+                    retry_after=error.retry_after,
+                )
+                continue
+            _mark_sent([notice], timezone.now())
+            sent += 1
+        if ids is not None:
+            break
+    return sent
 
 
 @transaction.atomic
@@ -232,5 +309,5 @@ def notice_retry(*, notices: QuerySet[Notice], actor: AbstractBaseUser) -> int:
     Notice.objects.filter(digest__in=retried, status=Notice.Status.FAILED).update(
         status=Notice.Status.PENDING
     )
-    notices_send_after_commit(retried)
+    notices_send_after_commit(Notice.objects.filter(pk__in=retried).only("pk", "channel"))
     return len(retried)

@@ -17,3 +17,15 @@ def notices_deliver_task() -> int:
     """Beat, every NOTICE_SWEEP_SECONDS: pending notices whose task was lost or whose retry is
     due."""
     return services.notice_deliver()
+
+
+@shared_task(name="notices.send_chat")
+def notices_send_chat_task(notice_ids: list[int]) -> int:
+    """After commit, on the chat queue: post the channel notices a transaction has written."""
+    return services.notice_deliver_chat(notice_ids=notice_ids)
+
+
+@shared_task(name="notices.deliver_chat")
+def notices_deliver_chat_task() -> int:
+    """Beat: channel notices whose task was lost or whose retry is due."""
+    return services.notice_deliver_chat()

@@ -56,3 +56,53 @@ UNSTORABLE_JSON = [
 def json_with(body: dict, value: str, name: str = "extra") -> str:
     """`body` as JSON text with one more member whose value is the raw JSON `value`."""
     return json.dumps(body)[:-1] + f', "{name}": {value}}}'
+
+
+class Receiver:
+    """A local HTTP server standing in for a chat's webhook (Slack, Mattermost, Teams, a
+    response URL): it records every POST and answers from `script`, then with 200."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[float, str, dict]] = []
+        self.script: list[tuple[int, dict]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 — the standard library's name
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                with receiver.lock:
+                    receiver.received.append((time.monotonic(), self.path, body))
+                    status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self) -> list:
+        with self.lock:
+            return [body for _at, _path, body in self.received]

@@ -20,11 +20,12 @@ APPS = [
     "escalation",
     "checklists",
     "integrations",
+    "chat",
     "ops",
 ]
 # Composition roots: they wire every app together, and nothing imports them.
 ROOTS = {"config.urls", "config.wsgi", "config.asgi", "config.settings"}
-ADAPTERS = {"integrations", "ops"}
+ADAPTERS = {"integrations", "chat", "ops"}
 DOORS = ("admin", "api", "views", "serializers", "tasks")
 
 

@@ -60,7 +60,7 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
         assert status == 200 and body["status"] == "ok"
         assert f"http://127.0.0.1:{port}/admin/" in output
         assert f"http://127.0.0.1:{port}/api/docs/" in output
-        for name in ("web", "worker", "timers", "alerts", "beat"):
+        for name in ("web", "worker", "timers", "chat", "alerts", "beat"):
             assert f"{name}.1" in output, output[-3000:]
         assert_an_alert_opens_an_incident(port, env, log_path)
     finally:

@@ -1,4 +1,4 @@
-"""Every long-running process of the Procfile (web, both workers, the alert processor and its
+"""Every long-running process of the Procfile (web, the workers, the alert processor and its
 lanes, beat) is gone within 10 s of one SIGTERM, whenever it comes: while Python imports,
 while Django and Celery set up, while the processor forks its lanes, and once it is ready."""
 
@@ -86,6 +86,7 @@ SIGNS = {
     "web": {"answers": lambda process, log, port: reachable("127.0.0.1", port)},
     "worker": {"banner": logged("[queues]"), "ready": logged(" ready.")},
     "timers": {"banner": logged("[queues]"), "ready": logged(" ready.")},
+    "chat": {"banner": logged("[queues]"), "ready": logged(" ready.")},
     "alerts": {
         "lanes forked": lambda process, log, port: len(children(process.pid)) == 2,
         "lanes locked": lambda process, log, port: lanes_hold_their_locks(2),
@@ -114,7 +115,7 @@ def environment(transactional_db, tmp_path):
     redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "timers", "alerts", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "timers", "chat", "alerts", "beat"])
 def test_one_sigterm_stops_the_process_and_all_it_started_at_any_moment(
     name, environment, tmp_path
 ):

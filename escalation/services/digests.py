@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.base import JST
-from notices.models import Delivery, Notice
+from notices.models import Channel, Delivery, Notice
 from notices.services import notices_send_after_commit
 
 from ..models import Team
@@ -37,25 +37,29 @@ def _collect(*, kind: str, delivery: str, period: datetime, extra_recipients=())
             )
             .order_by("pk")
         )
-        by_recipient: dict[str, list[Notice]] = defaultdict(list)
+        # One digest per recipient and channel: an address, or a team's channel.
+        by_recipient: dict[tuple[str, str], list[Notice]] = defaultdict(list)
         for notice in waiting:
-            by_recipient[notice.recipient.lower()].append(notice)
-        recipients = {
-            k: (v[0].recipient, v[0].recipient_name, v[0].language) for k, v in by_recipient.items()
-        }
+            by_recipient[notice.channel, notice.recipient.lower()].append(notice)
+        recipients = {key: items[0] for key, items in by_recipient.items()}
         for address, name, language in extra_recipients:
-            recipients.setdefault(address.lower(), (address, name, language))
+            recipients.setdefault(
+                (Channel.EMAIL, address.lower()),
+                Notice(recipient=address, recipient_name=name, language=language),
+            )
         data = {}
         if kind == Notice.Kind.REPORT:
             data = {"trend": daily_trend(start=period - timedelta(days=1), end=period)}
-        for key, (address, name, language) in sorted(recipients.items()):
+        for key, first in sorted(recipients.items()):
             digest, new = Notice.objects.get_or_create(
                 kind=kind,
                 period=period,
-                recipient=address,
+                channel=first.channel,
+                recipient=first.recipient,
                 defaults={
-                    "recipient_name": name,
-                    "language": language,
+                    "recipient_name": first.recipient_name,
+                    "team_id": first.team_id,
+                    "language": first.language,
                     "delivery": delivery,
                     "data": data,
                 },
@@ -64,9 +68,9 @@ def _collect(*, kind: str, delivery: str, period: datetime, extra_recipients=())
             items = [n.pk for n in by_recipient.get(key, [])] if digest.status == "pending" else []
             Notice.objects.filter(pk__in=items).update(digest=digest)
             if new or items:
-                created.append(digest.pk)
+                created.append(digest)
     notices_send_after_commit(created)
-    return created
+    return [digest.pk for digest in created]
 
 
 def digests_build(*, now: datetime | None = None) -> list[int]:

@@ -24,7 +24,7 @@ from ..models import EscalationLevel, EscalationPolicy, Team, check_levels
 log = logging.getLogger(__name__)
 
 POLICY_FIELDS = ("name", "description", "is_default", "stop_on", "severities", "categories")
-TEAM_FIELDS = ("name", "name_ja", "name_en", "email", "language")
+TEAM_FIELDS = ("name", "name_ja", "name_en", "email", "language", "chat_kind", "chat_webhook_url")
 
 
 def policy_choose(*, severity: str, category: str, name: str = "") -> EscalationPolicy | None:

@@ -32,10 +32,10 @@ from config.base import (
 from config.bulk import bulk_insert
 from config.memo import memoized
 from incidents.models import Incident, TimelineEvent
-from notices.models import Notice, delivery_for
+from notices.models import Channel, Notice, delivery_for
 from notices.services import notices_send_after_commit
 
-from ..models import Escalation, Step, escalation_stopped, plan_due, plan_next
+from ..models import Escalation, Step, Team, escalation_stopped, plan_due, plan_next
 from .policies import policy_choose
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,18 @@ class _Batch:
     notices: list[tuple[Escalation, Notice]] = field(default_factory=list)
     events: list[TimelineEvent] = field(default_factory=list)
     eta: list[tuple[int, datetime | None]] = field(default_factory=list)
+    _chat_teams: dict[int, str] | None = None
+
+    def chat_teams(self) -> dict[int, str]:
+        """Teams with a channel now, id → chat kind: a channel frozen into the plan whose team
+        lost its webhook (or was deleted) since is skipped, not posted to."""
+        if self._chat_teams is None:
+            self._chat_teams = dict(
+                Team.objects.exclude(chat_kind="")
+                .exclude(chat_webhook_url="")
+                .values_list("pk", "chat_kind")
+            )
+        return self._chat_teams
 
     def fire(
         self,
@@ -109,7 +121,24 @@ class _Batch:
                 data={"emergency_contact": bool(level.get("emergency_contact"))},
             )
             self.notices.append((escalation, notice))
-        addresses = ", ".join(r["address"] for r in recipients) or _("nobody (no address)")
+        live = self.chat_teams() if level.get("channels") else {}
+        channels = [c for c in level.get("channels", []) if c["team_id"] in live]
+        for channel in channels:
+            notice = Notice(
+                kind=Notice.Kind.NOTICE,
+                channel=live[channel["team_id"]],
+                incident=incident,
+                team_id=channel["team_id"],
+                recipient=channel["team"],
+                language=channel.get("language") or "ja",
+                delivery=delivery,
+                data={"emergency_contact": bool(level.get("emergency_contact"))},
+            )
+            self.notices.append((escalation, notice))
+        addresses = ", ".join(
+            [r["address"] for r in recipients]
+            + [f"{Channel(live[c['team_id']]).label}: {c['team']}" for c in channels]
+        ) or _("nobody (no address)")
         self.events.append(
             TimelineEvent(
                 incident=incident,
@@ -124,6 +153,7 @@ class _Batch:
                     "deadline": step.deadline.isoformat(),
                     "delivery": delivery,
                     "recipients": escalation.recipients,
+                    "channels": [channel["team"] for channel in channels],
                     "note": note,
                 },
             )
@@ -183,7 +213,7 @@ class _Batch:
             notice.escalation = escalation
         notices = bulk_insert([n for _e, n in self.notices])
         bulk_insert(self.events)
-        notices_send_after_commit([n.pk for n in notices if n.is_sendable])
+        notices_send_after_commit(n for n in notices if n.is_sendable)
         for incident_id, deadline in self.eta:
             _schedule_eta(incident_id, deadline, self.now)
 

@@ -27,6 +27,8 @@ def test_the_language_is_set_on_the_user_page_and_audited(client, make_user):
             "profile-MAX_NUM_FORMS": "1",
             "profile-0-language": "en",
             "profile-0-user": str(person.pk),
+            "chat_identities-TOTAL_FORMS": "0",
+            "chat_identities-INITIAL_FORMS": "0",
         },
     )
 

@@ -173,9 +173,14 @@ def publishing_to(url: str):
 
 
 class Worker:
-    """`celery -A config worker -B` against the test database and a spare Redis database."""
+    """`celery -A config worker -B` against the test database and a spare Redis database;
+    `queues` and `beat` make the other workers of the Procfile (the chat worker: "chat",
+    without beat)."""
 
-    def __init__(self, *, smtp_url: str, tmp_path: Path, **env):
+    def __init__(
+        self, *, smtp_url: str, tmp_path: Path, queues: str = "celery,timers", beat=True, **env
+    ):
+        self.queues, self.beat = queues, beat
         db = connection.settings_dict
         self.env = os.environ | {
             "DATABASE_URL": (
@@ -195,7 +200,7 @@ class Worker:
             "LOG_LEVEL": "WARNING",
             **env,
         }
-        self.log = tmp_path / "worker.log"
+        self.log = tmp_path / f"worker-{queues}.log"
         self.schedule = tmp_path / "beat-schedule"
         self.process = None
 
@@ -208,13 +213,13 @@ class Worker:
                 "-A",
                 "config",
                 "worker",
-                "-B",
-                "-Q",
-                "celery,timers",
-                "--scheduler",
-                "celery.beat:PersistentScheduler",
+                *(["-B", "--scheduler", "celery.beat:PersistentScheduler"] if self.beat else []),
                 "-s",
                 str(self.schedule),
+                "-Q",
+                self.queues,
+                "-n",
+                f"{self.queues.replace(',', '-')}@%h",
                 "-P",
                 "threads",
                 "-c",
@@ -231,8 +236,12 @@ class Worker:
             start_new_session=True,
         )
         # Ready when it answers a ping: only then are its consumers listening.
+        name = f"{self.queues.replace(',', '-')}@"
         ready = wait_for(
-            lambda: celery_app.control.ping(timeout=0.3) or self.process.poll() is not None,
+            lambda: (
+                any(name in next(iter(r)) for r in celery_app.control.ping(timeout=0.3))
+                or self.process.poll() is not None
+            ),
             timeout=30,
         )
         if not (ready and self.process.poll() is None):
