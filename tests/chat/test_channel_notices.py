@@ -8,12 +8,14 @@ import time
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from chat.auth import button_token
 from config.base import SYSTEM
 from config.celery import app as celery_app
 from escalation.models import Team
+from escalation.services.digests import digests_build
 from escalation.services.policies import team_update
 from incidents import services
 from incidents.models import State
@@ -234,3 +236,45 @@ def test_a_chat_that_hangs_never_delays_the_e_mails_of_the_same_escalation(
             assert mailed_after < 10
     finally:
         hole.close()
+
+
+def test_a_p2_escalation_waits_for_the_channels_hourly_digest(escalated, receiver):
+    incident = escalated(severity="P2")
+
+    assert notice_deliver_chat() == 0  # P2: collected, not posted at once
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=1)):
+        digests_build()
+        assert notice_deliver_chat() == 1
+
+    (digest,) = receiver.bodies()
+    assert incident.key in digest["text"]
+    assert Notice.objects.get(kind="notice", channel="slack").status == "sent"
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_refusal(escalated, receiver):
+    receiver.script = [(302, {"Location": "http://example.org/elsewhere"})]
+    escalated()
+
+    assert notice_deliver_chat() == 0
+
+    notice = Notice.objects.get(channel="slack")
+    assert (notice.status, notice.attempts) == ("pending", 1)
+    assert "302" in notice.last_error
+    assert len(receiver.bodies()) == 1
+
+
+def test_a_webhook_on_a_host_that_is_not_allowed_is_refused_and_never_posted_to(
+    escalated, receiver, settings
+):
+    escalated()
+    settings.CHAT_ALLOWED_HOSTS = ["hooks.slack.com"]
+    with pytest.raises(ValidationError, match="CHAT_ALLOWED_HOSTS"):
+        team_update(
+            team=Team.objects.get(name="ops-room"),
+            actor=SYSTEM,
+            chat_webhook_url="http://attacker.example/hook",
+        )
+
+    assert notice_deliver_chat() == 0  # the old webhook's host is no longer allowed either
+    assert receiver.bodies() == []
+    assert "not allowed" in Notice.objects.get(channel="slack").last_error
