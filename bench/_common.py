@@ -43,6 +43,37 @@ def drop_database(name: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(env: dict, *, threads: int = 4) -> tuple[subprocess.Popen, int]:
+    """The web as deployed on 2 cores: gunicorn, 2 workers; returns it and its port."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "config.wsgi",
+            "--workers",
+            "2",
+            # Requests mostly wait on PostgreSQL; threads let one worker overlap those waits.
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    return server, port
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, ROOT, drop_database, emit, scratch_database, summary_ms  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    drop_database,
+    emit,
+    gunicorn_start,
+    scratch_database,
+    summary_ms,
+)
 
 DB_NAME = "hikeshi_bench_chat"
 SECRET = "bench-signing-secret"
@@ -36,12 +43,6 @@ ChatIdentity.objects.create(user=person, provider="slack", workspace="T1", exter
 for n in range({count}):
     incident_declare(actor=person, title=f"ベンチマーク {{n}}", severity="P1")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def signed(text: str) -> tuple[bytes, dict]:
@@ -96,23 +97,7 @@ def main():
         env=env,
         check=True,
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(PYTHON).parent / "gunicorn"),
-            "config.wsgi",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server, port = gunicorn_start(env)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -25,15 +25,17 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, ROOT, drop_database, emit, scratch_database, summary_ms  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    drop_database,
+    emit,
+    gunicorn_start,
+    scratch_database,
+    summary_ms,
+)
 
 DB_NAME = "hikeshi_bench_ingest"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def alert_body(fingerprint: str) -> bytes:
@@ -177,24 +179,7 @@ def measure(args, mode: str) -> dict:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(PYTHON).parent / "gunicorn"),
-            "config.wsgi",
-            "--workers",
-            "2",
-            # Requests mostly wait on PostgreSQL; threads let one worker overlap those waits.
-            "--threads",
-            str(args.threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server, port = gunicorn_start(env, threads=args.threads)
 
     def start_processor():
         return subprocess.Popen([PYTHON, "manage.py", "process_alerts"], cwd=ROOT, env=env)
