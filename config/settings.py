@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "accounts",
     "incidents",
+    "pulses",
     "notices",
     "escalation",
     "checklists",
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -72,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -214,6 +217,15 @@ NOTICE_SENDING_TIMEOUT_SECONDS = env.int("NOTICE_SENDING_TIMEOUT_SECONDS", defau
 # Teams that receive the daily report (09:00 JST) even on a day without P3 notices.
 DAILY_REPORT_TEAMS = env.list("DAILY_REPORT_TEAMS", default=["operations"])
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- health -----------------------------------------------------------------
+# How often the workers, the sweeper and the alert lanes write their pulse; a pulse older
+# than three of these is a process that stopped.
+PULSE_SECONDS = env.float("PULSE_SECONDS", default=5.0)
+# A due notice still waiting after this long makes the outbox "degraded".
+NOTICE_STUCK_SECONDS = env.int("NOTICE_STUCK_SECONDS", default=300)
+# When set, /metrics wants `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- chat -------------------------------------------------------------------
 # Slack app signing secrets, comma-separated: more than one while a secret is rotated.

@@ -16,7 +16,8 @@ from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
 from notices.views import act
-from ops.views import health
+from ops.metrics import metrics
+from ops.views import health, live
 
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
@@ -43,6 +44,8 @@ urlpatterns = [
     path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
     path("api/v1/", include(router.urls)),
     path("api/health", health, name="health"),
+    path("api/health/live", live, name="health-live"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),

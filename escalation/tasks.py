@@ -7,6 +7,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from pulses.services import pulse_record
+
 from .services import digests, timers
 
 
@@ -19,6 +21,7 @@ def escalate_due_task(helper: bool = False, wake: bool = False) -> int:
     each deadline before the next beat, so a level fires on time rather than up to one
     interval late, including those too far ahead for an ETA task of their own.
     """
+    pulse_record("sweeper", force=True)  # /api/health: the timers' guarantee is alive
     claimed = timers.escalate_due(max_batches=1)
     if claimed >= settings.ESCALATION_SWEEP_BATCH:
         if not helper:

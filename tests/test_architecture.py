@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = [
     "config",
     "accounts",
+    "pulses",
     "incidents",
     "alerts",
     "notices",

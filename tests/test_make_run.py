@@ -46,14 +46,17 @@ def test_make_run_starts_web_worker_and_beat_and_health_answers(tmp_path):
     try:
         deadline = time.monotonic() + 180
         body = None
+        # Ok once every process has started and written its pulse (503 until the first sweep).
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
                     body = json.load(r)
                     status = r.status
-                break
+                if body["status"] == "ok":
+                    break
             except OSError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         # Read through a file of our own: `log` shares its offset with the running child.
         output = log_path.read_text()
         assert body is not None, output[-3000:]

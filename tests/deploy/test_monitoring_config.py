@@ -54,3 +54,27 @@ def test_every_runbook_threshold_has_a_rule_with_severity_and_priority():
         assert rule["labels"]["severity"] in {"critical", "error", "warning", "info"}
         assert rule["labels"]["priority"] in {"P0", "P1", "P2", "P3"}
         assert rule["annotations"]["summary"]
+
+
+def test_the_rules_for_hikeshi_itself_pass_their_unit_tests():
+    checked = run("promtool", "check", "rules", str(DEPLOY / "prometheus/hikeshi.rules.yml"))
+    tested = run("promtool", "test", "rules", str(DEPLOY / "prometheus/hikeshi.rules.test.yml"))
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+def test_the_shipped_prometheus_configuration_scrapes_hikeshi_with_its_token(tmp_path):
+    config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "hikeshi")
+    assert job["metrics_path"] == "/metrics"
+    token = tmp_path / "token"
+    token.write_text("secret")
+    job["authorization"]["credentials_file"] = str(token)
+    config["rule_files"] = [str(DEPLOY / "prometheus" / name) for name in config["rule_files"]]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+
+    result = run("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
+
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connections
 
 from integrations.services import deliveries_process, lane_lock_try, lane_unlock, processor_lanes
+from pulses.services import pulse_record
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -75,6 +76,7 @@ class Command(BaseCommand):
                 locked = locked or self.wait_for_the_lock(lane, lanes, interval)
                 if not locked:
                     break  # asked to stop while standing by
+                pulse_record(f"alerts:lane:{lane + 1}/{lanes}", {"applied": applied})
                 batch = deliveries_process(lane=lane, lanes=lanes)
             except OperationalError as error:  # the database went away: reconnect and go on
                 self.stderr.write(f"database unavailable: {error}")
