@@ -1,6 +1,6 @@
 """Slash-command round trip: a signed Slack `/incident` request against gunicorn (2 workers)
 on PostgreSQL — signature check, identity lookup, the command, the answer — and, as the
-baseline, the same server's `/api/health` (one `SELECT 1`) in the same run.
+baseline, the same server's `/api/health/live` (one `SELECT 1`) in the same run.
 
 One client, as a person typing: `status INC-n` (a read) and `ack INC-n` (a transition on a
 fresh incident each time: lock, timeline, escalation reschedule, audit). Aim: p99 < 300 ms,
@@ -102,13 +102,13 @@ def main():
         deadline = time.monotonic() + 60
         while True:
             try:
-                round_trips(port, [("GET", "/api/health", None, {}, b"ok")])
+                round_trips(port, [("GET", "/api/health/live", None, {}, b"ok")])
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        health = [("GET", "/api/health", None, {}, b'"ok"')] * args.requests
+        health = [("GET", "/api/health/live", None, {}, b'"ok"')] * args.requests
         status = [
             ("POST", "/api/v1/chat/slack/commands", *signed(f"status INC-{n + 1}"), b"P1 \\u2014")
             for n in range(args.requests)

@@ -2,7 +2,7 @@
 with the alert processor (`manage.py process_alerts`, as in the Procfile) running alongside.
 
 16 concurrent clients for 30 s (half new fingerprints, half repeats), then the same load
-against the same server's `/api/health` (one `SELECT 1`, the framework's limit here), and
+against the same server's `/api/health/live` (one `SELECT 1`, the framework's limit here), and
 the ratio of the two. Then it waits until the processor has applied every accepted alert and
 checks the result: one incident per new fingerprint, every repeat counted. With
 `--processor after` the processor starts only when the load ends: the intake alone, then the
@@ -75,7 +75,7 @@ def client(port, path, secret, seconds, seed, queue):
         headers["Authorization"] = f"Bearer {secret}"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if path == "/api/health":
+        if path == "/api/health/live":
             method, body = "GET", None
         else:
             repeat = seen and rng.random() < 0.5
@@ -192,8 +192,8 @@ def measure(args, mode: str) -> dict:
                 break
             except OSError:
                 time.sleep(0.1)
-        load(port, "/api/health", None, 2, args.clients)  # warm up both workers
-        baseline = load(port, "/api/health", None, args.seconds, args.clients)
+        load(port, "/api/health/live", None, 2, args.clients)  # warm up both workers
+        baseline = load(port, "/api/health/live", None, args.seconds, args.clients)
         started = time.monotonic()
         ingest = load(
             port, "/api/v1/integrations/alertmanager/", secret, args.seconds, args.clients
