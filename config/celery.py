@@ -15,10 +15,15 @@ class Beat(CeleryBeat):
     scheduler's own query; the save failed, its error was swallowed by the scheduler, and beat
     never stopped. The service saves the schedule on its way out anyway (`Service.start`'s
     `finally`), outside the handler.
+
+    SystemExit itself can be lost the same way: raised inside the scheduler's COMMIT, the
+    rollback that follows fails, the scheduler logs that error and carries on. So the handler
+    first marks the service shut down; its loop checks the mark before every tick.
     """
 
     def install_sync_handler(self, service):
         def stop(signum, frame):
+            service._is_shutdown.set()
             raise SystemExit()
 
         platforms.signals.update(SIGTERM=stop, SIGINT=stop)
