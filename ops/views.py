@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
@@ -16,10 +13,6 @@ from rest_framework.request import Request
 from accounts.auth import TokenAuthentication
 
 from . import health as checks
-
-
-async def _results(found):
-    return await asyncio.gather(*(check.get_result(checks.EXECUTOR) for check in found))
 
 
 def may_see_details(request) -> bool:
@@ -36,7 +29,7 @@ def may_see_details(request) -> bool:
 @require_GET
 def health(request):
     """システム状態: 200 while ok or degraded, 503 when failing, naming what fails."""
-    results = async_to_sync(_results)(checks.checks())
+    results = checks.run_checks()
     detailed = may_see_details(request)
     body = {}
     for result in results:
