@@ -19,6 +19,7 @@ setup: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_runbook_defaults
 	$(BIN)/python manage.py ensure_demo_admin
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py check_escalation
 
 run: setup
@@ -26,6 +27,8 @@ run: setup
 	@echo "  Hikeshi is starting:"
 	@echo "    admin     http://127.0.0.1:$(PORT)/admin/"
 	@echo "    API docs  http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "    board     http://127.0.0.1:$(PORT)/ops/monitoring"
+	@echo "    analytics http://127.0.0.1:$(PORT)/ops/analytics"
 	@echo "    health    http://127.0.0.1:$(PORT)/api/health"
 	@echo ""
 	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile -p $(PORT)

@@ -16,6 +16,7 @@ from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
 from notices.views import act
+from ops import board
 from ops.metrics import metrics
 from ops.views import health, live
 
@@ -46,6 +47,14 @@ urlpatterns = [
     path("api/health", health, name="health"),
     path("api/health/live", live, name="health-live"),
     path("metrics", metrics, name="metrics"),
+    path("ops/monitoring", board.board, name="ops-monitoring"),
+    path("ops/analytics", board.analytics_page, name="ops-analytics"),
+    path("ops/monitoring/section", board.board_section, name="ops-monitoring-section"),
+    path(
+        "ops/monitoring/<str:key>/acknowledge",
+        board.board_acknowledge,
+        name="ops-monitoring-acknowledge",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
