@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,35 @@ def gunicorn_start(env: dict, *, threads: int = 4) -> tuple[subprocess.Popen, in
         env=env,
     )
     return server, port
+
+
+def round_trips(port: int, requests: list[tuple], statuses=(200,)) -> list[float]:
+    """Each request's time to its answer; stops at an answer without `expected` in it."""
+    latencies = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for method, path, body, headers, expected in requests:
+        started = time.perf_counter()
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status not in statuses or expected not in payload:
+            raise SystemExit(f"{path}: {response.status} {payload[:300]!r}")
+        latencies.append(time.perf_counter() - started)
+    conn.close()
+    return latencies
+
+
+def wait_until_up(port: int, timeout: float = 60) -> None:
+    """Until the server answers its liveness probe (it takes a moment to start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            round_trips(port, [("GET", "/api/health/live", None, {}, b"ok")])
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import http.client
 import os
 import subprocess
 import sys
@@ -27,8 +26,10 @@ from _common import (  # noqa: E402
     drop_database,
     emit,
     gunicorn_start,
+    round_trips,
     scratch_database,
     summary_ms,
+    wait_until_up,
 )
 
 DB_NAME = "hikeshi_bench_chat"
@@ -60,22 +61,6 @@ def signed(text: str) -> tuple[bytes, dict]:
     return body, headers
 
 
-def round_trips(port: int, requests: list[tuple]) -> list[float]:
-    """Each request's time to its answer; stops at an answer without `expected` in it."""
-    latencies = []
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for method, path, body, headers, expected in requests:
-        started = time.perf_counter()
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-        if response.status != 200 or expected not in payload:
-            raise SystemExit(f"{path}: {response.status} {payload[:300]!r}")
-        latencies.append(time.perf_counter() - started)
-    conn.close()
-    return latencies
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
@@ -99,15 +84,7 @@ def main():
     )
     server, port = gunicorn_start(env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                round_trips(port, [("GET", "/api/health/live", None, {}, b"ok")])
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_up(port)
         health = [("GET", "/api/health/live", None, {}, b'"ok"')] * args.requests
         status = [
             ("POST", "/api/v1/chat/slack/commands", *signed(f"status INC-{n + 1}"), b"P1 \\u2014")
