@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: run test install setup lint format bench messages clean
+.PHONY: run dev status test install setup lint format bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,16 @@ run: setup
 	@echo "    analytics http://127.0.0.1:$(PORT)/ops/analytics"
 	@echo "    health    http://127.0.0.1:$(PORT)/api/health"
 	@echo ""
-	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile -p $(PORT)
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} exec $(BIN)/python -m config.supervise --port $(PORT)
+
+# Development: DEBUG on, runserver reloading on every change, the same workers beside it.
+dev: export DEBUG = true
+dev: setup
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} exec $(BIN)/python -m config.supervise --port $(PORT) --dev
+
+# What `make run` supervises, and since when (run in a second terminal).
+status:
+	$(BIN)/supervisorctl --configuration $${HIKESHI_VAR_DIR:-var}/supervisord.conf status
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """The runbook's roles as Django groups, least privilege (アクセス管理: 最小権限の原則)."""
 
 from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 RESPONDER = [
     "incidents.view_incident",
@@ -69,6 +70,7 @@ MANAGER_APPS = [
     "auth",
     "knox",
     "auditlog",
+    "axes",
     "django_celery_beat",
 ]
 
@@ -93,6 +95,12 @@ def load_roles() -> list[str]:
             permissions = permissions.exclude(
                 content_type__app_label="auditlog",
                 codename__in=["add_logentry", "change_logentry", "delete_logentry"],
+            )
+            # Login records: managers read them and unlock a user by deleting the attempt.
+            permissions = permissions.exclude(
+                Q(content_type__app_label="axes")
+                & ~Q(codename__startswith="view_")
+                & ~Q(codename="delete_accessattempt")
             )
             group.permissions.set(permissions)
         else:

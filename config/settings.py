@@ -1,6 +1,8 @@
 """Hikeshi settings: one module, everything from the environment (see README, "Configuration")."""
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -12,19 +14,21 @@ VAR_DIR = Path(environ.Env().str("HIKESHI_VAR_DIR", default=str(BASE_DIR / "var"
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env(
-    DEBUG=(bool, True),
+    DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "[::1]"]),
 )
 
+# Off unless set: a first `make run` behaves like production and never shows a traceback.
 DEBUG = env("DEBUG")
 
 
 def _secret_key() -> str:
-    """Production must bring its own key; the embedded default keeps one under var/."""
+    """From the environment; a single machine without one keeps its own under var/.
+
+    Several machines must share one key (sessions, signed links): `check --deploy` warns
+    while the key comes from var/ (ops.checks)."""
     if key := env.str("SECRET_KEY", default=""):
         return key
-    if not DEBUG:
-        raise environ.ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
     path = VAR_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
@@ -33,9 +37,29 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+SECRET_KEY_FROM_ENVIRONMENT = bool(env.str("SECRET_KEY", default=""))
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- behind a TLS proxy (README, "Production") --------------------------------
+# Trust the proxy's X-Forwarded-Proto only when one is in front and sets it.
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Preloading is a promise for a whole public domain, made to browser vendors; an incident
+# tool's internal name is rarely one to make it for, so check --deploy does not ask for it.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Load balancers and Prometheus on the machine itself ask over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/health", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# A session ends after this long without a request (each request renews it).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
 
 INSTALLED_APPS = [
     "ops.apps.HikeshiAdminConfig",
@@ -51,6 +75,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "auditlog",
+    "axes",
     "django_celery_beat",
     "django_fsm",
     "accounts",
@@ -77,8 +102,28 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last but one: it answers a locked-out login before the view sees it.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# --- login lockout (django-axes) ----------------------------------------------
+# The admin login refuses a user at an address after this many failures in a row...
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# ...until a manager deletes the attempt in the admin, or this many minutes pass (0: never).
+_lockout_minutes = env.int("LOGIN_LOCKOUT_MINUTES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes else None
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+# The client's address: REMOTE_ADDR, or behind a proxy the header that the proxy sets to it
+# (X-Real-IP in deploy/nginx/: set by nginx, never taken from the client).
+AXES_IPWARE_META_PRECEDENCE_ORDER = [env.str("CLIENT_IP_HEADER", default="REMOTE_ADDR")]
 
 ROOT_URLCONF = "config.urls"
 # Pages outside the admin (an e-mail's acknowledge link, chat's account link) log in there.
@@ -133,11 +178,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Served by whitenoise in every deployment, DEBUG or not: `make setup` collects them here
 # (compressed, names hashed for long caching); while DEBUG, whitenoise also finds them in place.
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "config.storage.StaticFiles"
         if env.bool("STATIC_MANIFEST", default=not DEBUG)
         else "whitenoise.storage.CompressedStaticFilesStorage"
     },
@@ -309,6 +354,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.templateitem",
     "checklists.knownproblem",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
+    # A lockout, and the manager who lifted it by deleting the attempt.
+    {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )
 
 # --- Celery -----------------------------------------------------------------
@@ -387,9 +434,17 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# Under `make run` every process writes to one terminal: each line says whose it is.
+_PROGRAM = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
+_PROGRAM = f"{_PROGRAM} | " if _PROGRAM else ""
+_LINE = _PROGRAM + "%(asctime)s %(levelname)s %(name)s %(message)s"
+_CELERY_PREFIX = _PROGRAM + "[%(asctime)s: %(levelname)s/%(processName)s]"
+CELERY_WORKER_LOG_FORMAT = _CELERY_PREFIX + " %(message)s"
+CELERY_WORKER_TASK_LOG_FORMAT = _CELERY_PREFIX + " %(task_name)s[%(task_id)s]: %(message)s"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": _LINE}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

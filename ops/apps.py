@@ -8,6 +8,9 @@ class OpsConfig(AppConfig):
     verbose_name = _("Operations")
     default = True
 
+    def ready(self):
+        from . import checks  # noqa: F401 — registers the deployment checks
+
 
 class HikeshiAdminConfig(admin_apps.AdminConfig):
     """Installed in place of django.contrib.admin: the admin site is Hikeshi's own."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.db import connection
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -52,7 +53,7 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
 @pytest.fixture(scope="module")
 def site(django_db_setup, tmp_path_factory):
     """gunicorn on the test database, DEBUG off, its static files collected by whitenoise."""
-    need_service("PostgreSQL test database", running_database_url().startswith("postgres"))
+    need_service("PostgreSQL test database", connection.vendor == "postgresql")
     var = tmp_path_factory.mktemp("site")
     env = os.environ | {
         "DEBUG": "false",
