@@ -44,14 +44,16 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
     pk = connection.ops.quote_name(meta.pk.column)
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 # nosec B608 # names from the model, quoted; values are bound parameters
         f"SELECT {columns} FROM unnest({arrays}) WITH ORDINALITY AS s({columns}, n) "
         f"ORDER BY n RETURNING {pk}"
     )
     connection.ensure_connection()
     # A server-binding cursor: arrays go over the wire in binary, nothing is quoted in Python.
     # RETURNING follows the insert's ORDER BY n, as bulk_create relies on for a VALUES list.
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Django's error classes, as its own cursors raise them: a lost connection is the
+    # OperationalError that callers (and the 503 answer) expect, and Django marks it unusable.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [_column(f, objs) for f in fields])
         ids = [row[0] for row in cursor.fetchall()]
     for obj, pk_value in zip(objs, ids, strict=True):

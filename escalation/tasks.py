@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from config.base import database_now
 from pulses.services import pulse_record
 
 from .services import digests, timers
@@ -29,11 +30,15 @@ def escalate_due_task(helper: bool = False, wake: bool = False) -> int:
                 escalate_due_task.delay(helper=True)
         claimed += timers.escalate_due()
     if not (helper or wake):
+        # A countdown, not an ETA: the wake-up keeps to the database's clock even on a worker
+        # whose own clock runs ahead or behind.
+        now = database_now()
         with contextlib.suppress(Exception):  # no broker: the next beat sweeps them
             for deadline in timers.deadlines_ahead(
-                within=timedelta(seconds=settings.ESCALATION_SWEEP_SECONDS)
+                within=timedelta(seconds=settings.ESCALATION_SWEEP_SECONDS), now=now
             ):
-                escalate_due_task.apply_async(kwargs={"wake": True}, eta=deadline)
+                countdown = (deadline - now).total_seconds()
+                escalate_due_task.apply_async(kwargs={"wake": True}, countdown=countdown)
     return claimed
 
 

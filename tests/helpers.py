@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def reachable(host: str, port: int) -> bool:
@@ -106,3 +113,56 @@ class Receiver:
     def bodies(self) -> list:
         with self.lock:
             return [body for _at, _path, body in self.received]
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None):
+    """One request; (status, body, headers), status 0 when nothing answered."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+    except OSError:
+        return 0, b"", {}
+
+
+@contextmanager
+def gunicorn_serving(env: dict, *, threads: int = 4):
+    """gunicorn as deployed (config/gunicorn.py, one worker) on the running test database,
+    DEBUG off; yields its base URL once it answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "config/gunicorn.py",
+            "config.wsgi",
+            "--workers=1",
+            f"--threads={threads}",
+            f"--bind=127.0.0.1:{port}",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=os.environ
+        | {
+            "DEBUG": "false",
+            "SECRET_KEY": "served-tests",
+            "DATABASE_URL": running_database_url(),
+            "CELERY_BROKER_URL": "filesystem://",
+            "GUNICORN_ACCESS_LOG": "false",
+        }
+        | env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: http("GET", f"{url}/api/health/live")[0] == 200, timeout=60)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from config.base import (
     ActionNotAllowed,
+    database_now,
     recorded_actor,
     require_permission,
     row_lock,
@@ -233,7 +234,7 @@ def _save_schedules(incidents: list[Incident]) -> None:
     table = Incident._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS i SET escalation_level = s.level, "  # noqa: S608 — no user input
+            f"UPDATE {table} AS i SET escalation_level = s.level, "  # noqa: S608 # nosec B608 # the model's table name; values are bound parameters
             "next_escalation_at = s.deadline FROM "
             "unnest(%s::bigint[], %s::smallint[], %s::timestamptz[]) AS s(id, level, deadline) "
             "WHERE i.id = s.id",
@@ -293,7 +294,7 @@ def escalate_due(
     batch_size = batch_size or settings.ESCALATION_SWEEP_BATCH
     total = batches = 0
     while max_batches is None or batches < max_batches:
-        claimed = _sweep(Incident.objects.all(), now=now or timezone.now(), limit=batch_size)
+        claimed = _sweep(Incident.objects.all(), now=now or database_now(), limit=batch_size)
         total, batches = total + claimed, batches + 1
         if claimed < batch_size:
             break
@@ -304,7 +305,7 @@ def deadlines_ahead(
     *, within: timedelta, now: datetime | None = None, limit: int = 20
 ) -> list[datetime]:
     """The distinct deadlines coming before the next sweep, soonest first."""
-    now = now or timezone.now()
+    now = now or database_now()
     return list(
         Incident.objects.filter(next_escalation_at__gt=now, next_escalation_at__lte=now + within)
         .order_by("next_escalation_at")
@@ -315,7 +316,7 @@ def deadlines_ahead(
 
 def escalation_fire_due(*, incident_id: int, now: datetime | None = None) -> int:
     """The ETA task's body: the same claim as the sweeper, for one incident."""
-    return _sweep(Incident.objects.filter(pk=incident_id), now=now or timezone.now(), limit=1)
+    return _sweep(Incident.objects.filter(pk=incident_id), now=now or database_now(), limit=1)
 
 
 # --- called by the incident services, inside their transaction ----------------------------

@@ -172,15 +172,33 @@ def publishing_to(url: str):
         celery_app.amqp._producer_pool = None
 
 
+# A machine whose clock runs ahead: the worker's wall clock (time.time, datetime.now) moved
+# by argv[1] seconds and ticking; its monotonic clock, which sleeps and timeouts use, is left.
+SHIFTED_CLOCK = (
+    "import datetime, sys, time_machine;"
+    "ahead = datetime.timedelta(seconds=float(sys.argv.pop(1)));"
+    "time_machine.travel(datetime.datetime.now(datetime.UTC) + ahead, tick=True).start();"
+    "sys.argv[:2] = ['celery'];"
+    "from celery.__main__ import main; main()"
+)
+
+
 class Worker:
     """`celery -A config worker -B` against the test database and a spare Redis database;
     `queues` and `beat` make the other workers of the Procfile (the chat worker: "chat",
     without beat)."""
 
     def __init__(
-        self, *, smtp_url: str, tmp_path: Path, queues: str = "celery,timers", beat=True, **env
+        self,
+        *,
+        smtp_url: str,
+        tmp_path: Path,
+        queues: str = "celery,timers",
+        beat=True,
+        clock_ahead: float = 0,
+        **env,
     ):
-        self.queues, self.beat = queues, beat
+        self.queues, self.beat, self.clock_ahead = queues, beat, clock_ahead
         db = connection.settings_dict
         self.env = os.environ | {
             "DATABASE_URL": (
@@ -205,10 +223,11 @@ class Worker:
         self.process = None
 
     def start(self):
+        program = ["-c", SHIFTED_CLOCK, str(self.clock_ahead)] if self.clock_ahead else ["-m"]
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
+                *program,
                 "celery",
                 "-A",
                 "config",

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from escalation.models import Team
 from escalation.services.timers import escalate_due
@@ -23,7 +24,7 @@ def escalated(declare, settings):
     with time_machine.travel(T0, tick=False) as traveller:
         incident = declare(severity="P1", title="決済APIの応答遅延")
         traveller.move_to(T0 + dt.timedelta(hours=1))
-        escalate_due()
+        escalate_due(now=timezone.now())  # the travelled clock stands in for the database's
     return incident
 
 

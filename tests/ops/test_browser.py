@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from incidents.models import Incident, State
 from tests.conftest import need_service
 from tests.factories import IncidentFactory, token_for
-from tests.helpers import free_port, running_database_url, wait_for
+from tests.helpers import gunicorn_serving, http
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -40,14 +40,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
-    except OSError:
-        return 0, b"", {}
+    return http("GET", url, headers=headers)
 
 
 @pytest.fixture(scope="module")
@@ -55,41 +48,19 @@ def site(django_db_setup, tmp_path_factory):
     """gunicorn on the test database, DEBUG off, its static files collected by whitenoise."""
     need_service("PostgreSQL test database", connection.vendor == "postgresql")
     var = tmp_path_factory.mktemp("site")
-    env = os.environ | {
-        "DEBUG": "false",
-        "SECRET_KEY": "browser-tests",
-        "DATABASE_URL": running_database_url(),
+    env = {
         "STATIC_ROOT": str(var / "static"),
         "HIKESHI_VAR_DIR": str(var),
-        "CELERY_BROKER_URL": "filesystem://",
         "DB_CONN_MAX_AGE": "0",
     }
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
-        env=env,
+        env=os.environ | {"DEBUG": "false", "SECRET_KEY": "x"} | env,
         check=True,
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--workers=1",
-            "--threads=4",
-            f"--bind=127.0.0.1:{port}",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_for(lambda: _get(f"{url}/api/health/live")[0] == 200, timeout=60)
+    with gunicorn_serving(env) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

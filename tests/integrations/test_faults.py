@@ -1,0 +1,98 @@
+"""The alert processor killed outright in the middle of a batch: once it runs again, every
+accepted delivery is applied exactly once."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+
+from alerts.models import Alert
+from config.base import SYSTEM
+from incidents.models import Incident
+from integrations.models import AlertDelivery
+from integrations.services import delivery_accept, integration_create
+from tests.conftest import need_service
+from tests.helpers import running_database_url, wait_for
+from tests.integrations.conftest import payload
+
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = 500
+REPEATS = 4  # each key triggered this many times: applied once each, times_received == 4
+
+
+def processor(tmp_path: Path, name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "process_alerts"],
+        cwd=ROOT,
+        env=os.environ
+        | {
+            "DATABASE_URL": running_database_url(),
+            "ALERT_PROCESSOR_LANES": "2",
+            "CELERY_BROKER_URL": "filesystem://",
+            "HIKESHI_VAR_DIR": str(tmp_path / "var"),
+        },
+        stdout=(tmp_path / f"{name}.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def waiting() -> int:
+    return AlertDelivery.objects.count()
+
+
+def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_after(tmp_path):
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    integration, _secret = integration_create(name="storm", kind="pagerduty", actor=SYSTEM)
+    for repeat in range(REPEATS):
+        for key in range(KEYS):
+            body = payload("pagerduty_trigger") | {"dedup_key": f"host-{key}"}
+            body["payload"] = body["payload"] | {"summary": f"host-{key} down ({repeat})"}
+            delivery_accept(integration=integration, body=body)
+    total = KEYS * REPEATS
+    assert waiting() == total
+
+    first = processor(tmp_path, "first")
+    try:
+        assert wait_for(lambda: waiting() <= total - 200, timeout=120, interval=0.005)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    wait_for(lambda: not lanes_alive(first.pid), timeout=10)
+    left = waiting()
+    assert 0 < left < total, "the kill came after the last batch, not in the middle"
+
+    second = processor(tmp_path, "second")
+    try:
+        assert wait_for(lambda: waiting() == 0, timeout=180), waiting()
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=30)
+
+    assert Incident.objects.count() == KEYS
+    assert Alert.objects.count() == KEYS
+    assert Alert.objects.aggregate(n=Sum("times_received"))["n"] == total
+    assert set(Alert.objects.values_list("times_received", flat=True)) == {REPEATS}
+
+
+def lanes_alive(pid: int) -> bool:
+    """Whether any process of the killed processor's session still runs."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[3]) == pid:
+                return True
+    return False
