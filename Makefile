@@ -48,6 +48,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c bandit.yaml -r . --severity-level medium
 
 format: install
 	$(BIN)/ruff check --fix .

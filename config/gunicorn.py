@@ -5,10 +5,32 @@ overlap those waits; two workers keep the web answering while one restarts."""
 
 import ctypes
 import os
+import re
 import signal
 import sys
 
+from gunicorn.glogging import Logger
+
 PR_SET_PDEATHSIG = 1
+# A one-time link carries its token in the path (an e-mail's /act/…, chat's /chat/link/…),
+# and a browser repeats it as the Referer: whoever reads the logs must not be able to use it.
+LINK_TOKEN = re.compile(r"(/(?:act|chat/link)/)[^/\s?#&\"]+")
+
+
+def redact(value):
+    return LINK_TOKEN.sub(r"\1…", value) if isinstance(value, str) else value
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, its access lines without the tokens of one-time links (in the
+    request line, the path, the query and the Referer alike)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {name: redact(value) for name, value in atoms.items()}
+
+
+logger_class = RedactingLogger
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -40,6 +62,11 @@ if _program:
             "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         },
     }
+
+
+def pre_request(worker, req):
+    """gunicorn's own debug line for each request, without a link's token."""
+    worker.log.debug("%s %s", req.method, redact(req.path))
 
 
 def post_fork(server, worker):

@@ -86,7 +86,7 @@ def _claim_notices(
         where += f" AND id IN ({', '.join(['%s'] * len(ids))})"
         params.extend(ids)
     sql = (
-        f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 — no user input
+        f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
         f"WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s{lock}) "
         "AND status = 'pending' RETURNING id"
     )

@@ -2,8 +2,8 @@
 
 GET never acts (mail scanners fetch links): it shows the incident and one button. POST acts
 as the person whose address received the notice, with that person's role; a notice to a team
-address asks the reader to log in and acts as them. A used, expired or altered link says which
-and changes nothing.
+address asks the reader to log in and acts as them. A person whose role may not read incidents
+is refused the page. A used, expired or altered link says which and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.tokens import TokenRefused, token_read, token_spend
-from config.base import ActionNotAllowed, audit_actor_set
+from config.base import ActionNotAllowed, audit_actor_set, require_permission
 from incidents.services import incident_transition
 
 from .links import ACT_PURPOSE
@@ -55,6 +55,12 @@ def act(request, token: str):
     actor = notice_reader(notice) or (request.user if request.user.is_authenticated else None)
     if actor is None:
         return redirect_to_login(request.get_full_path())
+    try:
+        # The page shows the incident: a role that may not read incidents (integrations, no
+        # role) is refused here as at the API and the admin, whoever the notice went to.
+        require_permission(actor, "incidents.view_incident")
+    except PermissionDenied:
+        return _page(request, {"refusal": _("Your role may not do this.")}, 403)
     context = {"incident": incident, "actor": actor}
     if request.method == "GET":
         return _page(request, context)

@@ -2,14 +2,13 @@ from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
+from . import checks  # noqa: F401 — registers Hikeshi's deployment checks
+
 
 class OpsConfig(AppConfig):
     name = "ops"
     verbose_name = _("Operations")
     default = True
-
-    def ready(self):
-        from . import checks  # noqa: F401 — registers the deployment checks
 
 
 class HikeshiAdminConfig(admin_apps.AdminConfig):
