@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: run dev status test install setup lint format bench messages clean
+.PHONY: run dev status test harness install setup lint format bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ status:
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The guarantees proven: faults, hostile input, permissions; one table of figures at the end.
+harness: install
+	$(BIN)/python -m pytest -m "faults or hostile" --harness $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

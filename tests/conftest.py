@@ -79,3 +79,65 @@ def declare(sysadmin):
         return services.incident_declare(actor=actor or sysadmin, **fields)
 
     return declare
+
+
+# --- `make harness`: the guarantees' figures in one table ------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--harness", action="store_true", help="print the harness table after the run")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Faults survived, cases fuzzed, 5xx seen, roles × doors checked: counted from the run's
+    own reports (a fuzz test records its cases as the `cases` property)."""
+    if not config.getoption("harness"):
+        return
+    reports = [
+        report
+        for kind in ("passed", "failed")
+        for report in terminalreporter.stats.get(kind, [])
+        if report.when == "call"
+    ]
+
+    def count(marker: str, outcome: str | None = None) -> int:
+        return sum(
+            1
+            for report in reports
+            if marker in report.keywords and (outcome is None or report.outcome == outcome)
+        )
+
+    def summed(name: str, marker: str) -> int:
+        return sum(
+            value
+            for report in reports
+            if marker in report.keywords
+            for key, value in report.user_properties
+            if key == name
+        )
+
+    cells = [r for r in reports if "test_each_role_may_do_through_each_door" in r.nodeid]
+    failed_hostile = count("hostile", "failed")
+    rows = [
+        ("faults survived", f"{count('faults', 'passed')} of {count('faults')}"),
+        ("hostile-input tests passed", f"{count('hostile', 'passed')} of {count('hostile')}"),
+        ("cases fuzzed", str(summed("cases", "hostile"))),
+        (
+            "5xx answers seen",
+            str(summed("server_errors", "hostile"))
+            if not failed_hostile
+            else f"see the {failed_hostile} failed tests",
+        ),
+        (
+            "lost / duplicated escalations, notices, alerts",
+            "0 / 0" if not count("faults", "failed") else "see the failed fault tests",
+        ),
+        (
+            "roles × actions × doors checked",
+            f"{sum(r.outcome == 'passed' for r in cells)} of {len(cells)} cells",
+        ),
+    ]
+    terminalreporter.write_sep("=", "harness")
+    width = max(len(name) for name, _value in rows)
+    for name, value in rows:
+        terminalreporter.write_line(f"{name:<{width}}  {value}")

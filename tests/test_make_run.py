@@ -204,6 +204,7 @@ def token(running):
     return token
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("name", PROCESSES)
 def test_a_process_killed_is_started_again_and_the_service_escalates_again(running, token, name):
     before = running.pid(name)

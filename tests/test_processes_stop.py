@@ -115,6 +115,7 @@ def environment(transactional_db, tmp_path):
     redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("name", ["web", "worker", "timers", "chat", "alerts", "beat"])
 def test_one_sigterm_stops_the_process_and_all_it_started_at_any_moment(
     name, environment, tmp_path

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = "T0001"
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.hostile, pytest.mark.django_db(transaction=True)]
 
 
 def fresh(prefix: str) -> str:

@@ -574,6 +574,7 @@ def doors(settings, monkeypatch):
     )
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(("role", "action", "door", "expected"), CELLS)
 def test_each_role_may_do_through_each_door_what_the_table_says(
     world, role, action, door, expected

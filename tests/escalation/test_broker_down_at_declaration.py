@@ -8,7 +8,7 @@ from escalation.models import Escalation
 from tests.escalation.conftest import make_policy, publishing_to
 from tests.helpers import free_port, wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_api_answers_201_and_the_escalation_happens_through_the_sweeper(

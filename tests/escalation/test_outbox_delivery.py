@@ -17,6 +17,7 @@ def incident(declare):
     return declare(policy_name="mail")
 
 
+@pytest.mark.faults
 def test_notices_wait_while_the_server_is_down_and_go_out_once_it_answers(smtp_backend, incident):
     smtp_backend.stop()
     assert notice_deliver() == 0
