@@ -46,6 +46,19 @@ def _unauthorized(reason: str):
     )
 
 
+def _too_large(request) -> JsonResponse | None:
+    """Chats post a few kilobytes; a larger body is refused before it is read (even to check
+    its signature)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared <= MAX_BODY_BYTES and len(request.body) <= MAX_BODY_BYTES:
+        return None
+    auth.refused(request, "body too large")
+    return JsonResponse(error_body("payload_too_large", _("The request is too large.")), status=413)
+
+
 def _chat_user(provider: str, workspace: str, external_id: str) -> ChatUser:
     identity = chat_identity_of(provider=provider, workspace=workspace, external_id=external_id)
     return ChatUser(provider, workspace, external_id, identity.user if identity else None)
@@ -88,6 +101,8 @@ def slack_commands(request):
     """A Slack slash command (`/incident …`), form-encoded and signed."""
     if not settings.SLACK_SIGNING_SECRETS:
         return _not_configured()
+    if refusal := _too_large(request):
+        return refusal
     if reason := auth.slack_refusal(request):
         return _unauthorized(reason)
     return _command(request, ChatProvider.SLACK, slack_body)
@@ -99,6 +114,8 @@ def mattermost_commands(request):
     """A Mattermost slash command, form-encoded, with its token in the Authorization header."""
     if not settings.MATTERMOST_TOKENS:
         return _not_configured()
+    if refusal := _too_large(request):
+        return refusal
     if reason := auth.mattermost_refusal(request):
         return _unauthorized(reason)
     return _command(request, ChatProvider.MATTERMOST, mattermost_body)
@@ -111,6 +128,8 @@ def slack_interactions(request):
     `response_url` (after commit, on the chat queue)."""
     if not settings.SLACK_SIGNING_SECRETS:
         return _not_configured()
+    if refusal := _too_large(request):
+        return refusal
     if reason := auth.slack_refusal(request):
         return _unauthorized(reason)
     try:
@@ -121,6 +140,8 @@ def slack_interactions(request):
         response_url = payload.get("response_url", "")
         chat = _chat_user(ChatProvider.SLACK, workspace, user["id"])
         name, key = action["action_id"], action["value"]
+        if not (isinstance(name, str) and isinstance(key, str)):
+            raise TypeError("a button's action_id and value are strings")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return JsonResponse(slack_body(Message([_("The button's request is malformed.")])))
     with _acting_as(chat):
@@ -141,8 +162,8 @@ def mattermost_actions(request):
     Hikeshi signed for this incident and action, not yet expired."""
     if not settings.MATTERMOST_TOKENS:
         return _not_configured()
-    if len(request.body) > MAX_BODY_BYTES:
-        return _unauthorized(auth.refused(request, "body too large"))
+    if refusal := _too_large(request):
+        return refusal
     try:
         payload = json_storable(request.body)
         button = auth.button_read(str(payload["context"]["token"]))

@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import ERROR, ERRORS, AuditedAPIMixin, HasRequiredPermission
+from config.api import ERROR, AuditedAPIMixin, HasRequiredPermission
 from incidents.selectors import incident_by_key
 
 from . import selectors, services
@@ -47,7 +47,7 @@ class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
     required_permission = "checklists.view_runitem"
     queryset = RunItem.objects.select_related("by", "run")
 
-    @extend_schema(request=TickSerializer, responses={200: RunItemSerializer, 409: ERROR, **ERRORS})
+    @extend_schema(request=TickSerializer, responses={200: RunItemSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
     def done(self, request, pk=None):
         data = TickSerializer(data=request.data)
@@ -57,13 +57,13 @@ class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.Generi
         )
         return Response(RunItemSerializer(item).data)
 
-    @extend_schema(request=None, responses={200: RunItemSerializer, 409: ERROR, **ERRORS})
+    @extend_schema(request=None, responses={200: RunItemSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         item = services.run_item_undo(item=self.get_object(), actor=request.user)
         return Response(RunItemSerializer(item).data)
 
-    @extend_schema(request=SkipSerializer, responses={200: RunItemSerializer, 409: ERROR, **ERRORS})
+    @extend_schema(request=SkipSerializer, responses={200: RunItemSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
         data = SkipSerializer(data=request.data)
@@ -92,7 +92,7 @@ class IncidentChecklistsView(_IncidentScoped):
     queryset = ChecklistRun.objects.none()
     required_permission = "checklists.view_checklistrun"
 
-    @extend_schema(parameters=[KEY], responses={200: ChecklistRunSerializer(many=True), **ERRORS})
+    @extend_schema(parameters=[KEY], responses={200: ChecklistRunSerializer(many=True)})
     def get(self, request, key):
         runs = selectors.incident_runs(self.get_incident())
         return Response(self.get_serializer(runs, many=True).data)
@@ -105,7 +105,7 @@ class IncidentKnownProblemsView(_IncidentScoped):
     queryset = KnownProblem.objects.none()
     required_permission = "checklists.view_knownproblem"
 
-    @extend_schema(parameters=[KEY], responses={200: KnownProblemSerializer(many=True), **ERRORS})
+    @extend_schema(parameters=[KEY], responses={200: KnownProblemSerializer(many=True)})
     def get(self, request, key):
         problems = selectors.known_problems_for(self.get_incident())
         return Response(self.get_serializer(problems, many=True).data)

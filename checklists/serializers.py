@@ -3,12 +3,16 @@ from rest_framework import serializers
 
 from config.api import StrictCharField, StrictInputSerializer
 
-from .models import ChecklistRun, KnownProblem, RunItem
+from .models import ChecklistRun, CommandLanguage, KnownProblem, RunItem
 
 
 class RunItemSerializer(serializers.ModelSerializer):
     text = serializers.CharField(read_only=True)
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Read-only fields lose the model's blank=True; most items have no command.
+    command_language = serializers.ChoiceField(
+        CommandLanguage.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = RunItem

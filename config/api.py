@@ -6,20 +6,23 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import UTC
 
+import django_filters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django_fsm import ConcurrentTransition
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, permissions, serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.schemas.inspectors import ViewInspector
 
 from .base import ActionNotAllowed, audit_actor_set
 
@@ -87,9 +90,66 @@ class JSONParser(parsers.JSONParser):
             ) from error
 
 
-# How every error is documented in the OpenAPI schema.
-ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description=_("Error: {error, detail, fields}"))
+class UTCDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 instant, as UTC. Python takes offsets up to ±23:59 that PostgreSQL refuses
+    (beyond ±15:59), and an offset can carry year 1 or 9999 beyond what a datetime holds: left
+    to the database, either was a 500."""
+
+    default_error_messages = {"overflow": gettext_lazy("The date and time is out of range.")}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise DjangoValidationError(self.error_messages["overflow"], code="overflow") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """A date filter for query strings: a value the database cannot compare is a 400 naming
+    the parameter."""
+
+    field_class = UTCDateTimeField
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer, as `exception_handler` writes it."""
+
+    error = serializers.CharField(help_text=gettext_lazy("A code: invalid, not_found, …"))
+    detail = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text=gettext_lazy("What is wrong with each field or parameter, by name."),
+    )
+    # 409: the state the incident is in, what can be done now, what `close` still needs.
+    state = serializers.CharField(required=False)
+    allowed_actions = serializers.ListField(child=serializers.CharField(), required=False)
+    missing = serializers.ListField(child=serializers.CharField(), required=False)
+    # 429: seconds to wait.
+    retry_after = serializers.IntegerField(required=False)
+
+
+# How an error is documented in the OpenAPI schema. `config.schema.AutoSchema` adds the ones
+# every operation can answer (those of ERRORS among them), so a view names only the errors
+# particular to it (409).
+ERROR = OpenApiResponse(ErrorSerializer, description=gettext_lazy("Error: {error, detail, fields}"))
 ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR}
+
+
+class ViewSchema(ViewInspector):
+    """A fresh `config.schema.AutoSchema` for each view, as DRF's default schema gives one of
+    its DEFAULT_SCHEMA_CLASS: named by path, because drf-spectacular's schema module imports
+    DRF's views, whose import reads this module."""
+
+    def __get__(self, instance, owner):
+        found = super().__get__(instance, owner)
+        if found is not self:
+            return found
+        inspector = import_string("config.schema.AutoSchema")()
+        inspector.view = instance
+        return inspector
 
 
 class HasRequiredPermission(permissions.BasePermission):
@@ -152,18 +212,29 @@ def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> d
     return {"error": code, "detail": str(detail), "fields": fields or {}, **extra}
 
 
+def _messages(detail, where: str = "") -> list[str]:
+    """Every message under one field's errors, each prefixed with where inside the field it
+    applies (`0.teams: …` for a policy's first level): `fields` stays a name → messages map
+    however deep the serializer nests."""
+    if isinstance(detail, dict):
+        parts = detail.items()
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        parts = enumerate(detail)
+    else:
+        messages = detail if isinstance(detail, list) else [detail]
+        return [f"{where}: {message}" if where else str(message) for message in messages]
+    return [
+        message
+        for key, value in parts
+        for message in _messages(value, f"{where}.{key}" if where else str(key))
+    ]
+
+
 def _fields(detail) -> dict:
     if isinstance(detail, dict):
-        return {
-            key: [str(m) for m in value]
-            if isinstance(value, list)
-            else _fields(value)
-            if isinstance(value, dict)
-            else [str(value)]
-            for key, value in detail.items()
-        }
+        return {key: _messages(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        return {"non_field_errors": [str(m) for m in detail]}
+        return {"non_field_errors": _messages(detail)}
     return {}
 
 
@@ -199,9 +270,14 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         exc = exceptions.ParseError(exc.detail)
 
+    # Imported here: DRF's views module reads DEFAULT_PARSER_CLASSES, which names this module,
+    # as it loads; from the top, whichever of the two came first broke the other.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    _answer_in_json(context.get("request"))
     if isinstance(exc, exceptions.ValidationError):
         body = error_body("invalid", _("The request has invalid fields."), _fields(exc.detail))
     else:
@@ -212,6 +288,24 @@ def exception_handler(exc, context):
             body["retry_after"] = int(exc.wait)
     response.data = body
     return response
+
+
+def _answer_in_json(request) -> None:
+    """An error is JSON and says so, even from a view that answers in another format
+    (the postmortem's Markdown) or when no format the client accepts was found (406); the
+    browsable API keeps its page."""
+    renderer = getattr(request, "accepted_renderer", None)
+    if request is not None and getattr(renderer, "format", None) not in ("json", "api"):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
+def json_400(request, exception=None):
+    """What Django refuses before a view runs (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many
+    form fields, a bad Host): API clients get the JSON error shape; people get the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("bad_request", _("Bad request.")), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def json_404(request, exception=None):
@@ -228,7 +322,10 @@ def json_500(request):
 
 
 class AuditedAPIMixin:
-    """Attribute audit-log entries to the token's user, known only after DRF authenticates."""
+    """What every API view shares: audit-log entries attributed to the token's user (known
+    only after DRF authenticates), and its errors documented in the schema."""
+
+    schema = ViewSchema()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -61,5 +61,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 
+handler400 = "config.api.json_400"
 handler404 = "config.api.json_404"
 handler500 = "config.api.json_500"

@@ -8,7 +8,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import ERROR, AuditedAPIMixin, ViewModelPermissions
+from config.api import AuditedAPIMixin, ViewModelPermissions
 from incidents.models import Category, Severity
 
 from . import selectors
@@ -48,7 +48,7 @@ class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
             OpenApiParameter("severity", str, enum=Severity.values, required=True),
             OpenApiParameter("category", str, enum=Category.values),
         ],
-        responses={200: PlannedLevelSerializer(many=True), 400: ERROR, 404: ERROR},
+        responses={200: PlannedLevelSerializer(many=True)},
         description=_(
             "Dry run: when each level would fire for an incident detected now, to whom and "
             "how, if nobody resolves it. Computed by the code that escalates for real."

@@ -46,6 +46,19 @@ class LevelSerializer(StrictInputSerializer):
     emails = serializers.ListField(child=serializers.EmailField(), required=False)
     emergency_contact = serializers.BooleanField(required=False, default=False)
 
+    def to_internal_value(self, data):
+        # DRF hands a PATCH's `partial` down to nested serializers, which would make every
+        # field of a level optional; but the levels sent replace the policy's: each is whole.
+        if self.root.partial and isinstance(data, dict):
+            missing = {
+                name: [field.error_messages["required"]]
+                for name, field in self.fields.items()
+                if field.required and name not in data
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return super().to_internal_value(data)
+
     def to_representation(self, level: EscalationLevel):
         return {
             "number": level.number,
@@ -92,12 +105,6 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
     def validate_levels(self, levels):
         if not levels:
             raise serializers.ValidationError(_("A policy needs at least one level."))
-        # A PATCH makes nested fields optional; a level is still a whole level.
-        for level in levels:
-            if missing := [n for n in ("number", "name", "delay_seconds") if n not in level]:
-                raise serializers.ValidationError(
-                    _("Every level needs: %(fields)s") % {"fields": ", ".join(missing)}
-                )
         problems = check_levels(
             [(lv["number"], timedelta(seconds=lv["delay_seconds"])) for lv in levels]
         )

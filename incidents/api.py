@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from alerts.selectors import incident_alerts
 from alerts.serializers import AlertSerializer
-from config.api import ERROR, ERRORS, AuditedAPIMixin
+from config.api import ERROR, AuditedAPIMixin
 from escalation.serializers import EscalateSerializer
 from escalation.services.timers import incident_escalate
 
@@ -37,10 +37,8 @@ class MarkdownRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, str):
-            return data.encode(self.charset)
-        # Errors keep their JSON shape even when Markdown was asked for.
-        return JSONRenderer().render(data)
+        # Only ever the report: its edit and every error answer in JSON.
+        return data.encode(self.charset)
 
 
 class CanViewIncidents(permissions.BasePermission):
@@ -75,13 +73,19 @@ class IncidentViewSet(
             raise NotFound(_("No incident %(key)s.") % {"key": self.kwargs["key"]})
         return incident
 
+    def get_renderers(self):
+        # The report is read as Markdown; its edit answers with the fields it changed, in JSON.
+        if self.action == "postmortem_update":
+            return [JSONRenderer()]
+        return super().get_renderers()
+
     def _answer(self, incident, code=status.HTTP_200_OK):
         incident = selectors.incident_by_key(incident.key)
         return Response(self.get_serializer(incident).data, status=code)
 
     @extend_schema(
         request=IncidentCreateSerializer,
-        responses={201: IncidentSerializer, 200: IncidentSerializer, **ERRORS},
+        responses={201: IncidentSerializer, 200: IncidentSerializer},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -106,7 +110,7 @@ class IncidentViewSet(
             )
         return self._answer(incident, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer, **ERRORS})
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
     def partial_update(self, request, key=None):
         incident = self.get_object()
         data = IncidentUpdateSerializer(data=request.data)
@@ -118,7 +122,7 @@ class IncidentViewSet(
 
     @extend_schema(
         request=TransitionSerializer,
-        responses={200: IncidentSerializer, 409: ERROR, **ERRORS},
+        responses={200: IncidentSerializer, 409: ERROR},
         operation_id="incidents_transition",
         parameters=[OpenApiParameter("action", str, OpenApiParameter.PATH, enum=Action.values)],
         description=_(
@@ -138,7 +142,7 @@ class IncidentViewSet(
 
     @extend_schema(
         request=EscalateSerializer,
-        responses={200: IncidentSerializer, 409: ERROR, **ERRORS},
+        responses={200: IncidentSerializer, 409: ERROR},
         description=_("Move to the next escalation level now (with a reason)."),
     )
     @action(detail=True, methods=["post"])
@@ -151,7 +155,7 @@ class IncidentViewSet(
         )
         return self._answer(incident)
 
-    @extend_schema(responses={200: TimelineEventSerializer(many=True), **ERRORS})
+    @extend_schema(responses={200: TimelineEventSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def timeline(self, request, key=None):
         incident = self.get_object()
@@ -160,14 +164,14 @@ class IncidentViewSet(
         serializer = TimelineEventSerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
 
-    @extend_schema(responses={200: AlertSerializer(many=True), **ERRORS})
+    @extend_schema(responses={200: AlertSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def alerts(self, request, key=None):
         incident = self.get_object()
         page = self.paginate_queryset(incident_alerts(incident))
         return self.get_paginated_response(AlertSerializer(page, many=True).data)
 
-    @extend_schema(request=NoteSerializer, responses={201: TimelineEventSerializer, **ERRORS})
+    @extend_schema(request=NoteSerializer, responses={201: TimelineEventSerializer})
     @action(detail=True, methods=["post"])
     def notes(self, request, key=None):
         incident = self.get_object()
@@ -182,7 +186,6 @@ class IncidentViewSet(
         responses={
             (200, "text/markdown"): OpenApiTypes.STR,
             (200, "application/json"): PostmortemSerializer,
-            **ERRORS,
         },
         description=_("The report as Markdown; with `Accept: application/json`, its fields."),
     )
@@ -196,9 +199,7 @@ class IncidentViewSet(
             postmortems.report_render(incident=incident, language=request.LANGUAGE_CODE)
         )
 
-    @extend_schema(
-        request=PostmortemUpdateSerializer, responses={200: PostmortemSerializer, **ERRORS}
-    )
+    @extend_schema(request=PostmortemUpdateSerializer, responses={200: PostmortemSerializer})
     @postmortem.mapping.patch
     def postmortem_update(self, request, key=None):
         incident = self.get_object()
@@ -209,14 +210,14 @@ class IncidentViewSet(
         )
         return Response(PostmortemSerializer(draft).data)
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], url_path="postmortem/generate")
     def postmortem_generate(self, request, key=None):
         incident = self.get_object()
         path = services.report_generate(incident=incident, actor=request.user)
         return Response({"path": path.name, "key": incident.key})
 
-    @extend_schema(request=ActionItemSerializer, responses={201: ActionItemSerializer, **ERRORS})
+    @extend_schema(request=ActionItemSerializer, responses={201: ActionItemSerializer})
     @action(detail=True, methods=["post"], url_path="action-items")
     def action_items(self, request, key=None):
         incident = self.get_object()

@@ -1,6 +1,8 @@
 import django_filters
 from django.db.models import Q
 
+from config.api import UTCDateTimeFilter
+
 from .models import ACTIVE_STATES, Category, Incident, Severity, State
 
 
@@ -10,8 +12,8 @@ class IncidentFilter(django_filters.FilterSet):
     category = django_filters.ChoiceFilter(choices=Category.choices)
     active = django_filters.BooleanFilter(method="filter_active")
     q = django_filters.CharFilter(method="filter_q", max_length=200)
-    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
-    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+    detected_after = UTCDateTimeFilter(field_name="detected_at", lookup_expr="gte")
+    detected_before = UTCDateTimeFilter(field_name="detected_at", lookup_expr="lt")
 
     class Meta:
         model = Incident

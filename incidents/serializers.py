@@ -12,12 +12,14 @@ User = get_user_model()
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    commander = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     allowed_actions = serializers.SerializerMethodField()
     severity_meaning = serializers.SerializerMethodField()
     admin_url = serializers.SerializerMethodField()
-    policy = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    policy = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = Incident
@@ -108,7 +110,7 @@ class NoteSerializer(StrictInputSerializer):
 
 
 class TimelineEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TimelineEvent

@@ -9,7 +9,7 @@ files) are queued to run after commit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from .models import (
     TimelineEvent,
 )
 
+EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=UTC)
 EDITABLE_FIELDS = ("title", "summary", "impact", "service", "category", "root_cause", "resolution")
 POSTMORTEM_FIELDS = postmortems.POSTMORTEM_FIELDS
 ACTION_ITEM_FIELDS = ("title", "owner", "due_date", "status", "link")
@@ -66,6 +67,10 @@ def incident_allowed_actions(*, incident: Incident, user: AbstractBaseUser) -> l
 def _check_detected_at(detected_at: datetime | None) -> None:
     if detected_at is not None and detected_at > timezone.now():
         raise ValidationError({"detected_at": [_("Detection time cannot be in the future.")]})
+    # A mistyped year, not history: every deadline would be centuries past, and Tokyo's clock
+    # before 1888 (local mean time, +09:18:59) is no offset a client can read back.
+    if detected_at is not None and detected_at < EARLIEST_DETECTION:
+        raise ValidationError({"detected_at": [_("Detection time cannot be before 2000.")]})
 
 
 @transaction.atomic

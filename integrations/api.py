@@ -9,7 +9,12 @@ from incidents.serializers import IncidentSerializer
 
 from . import parsers, services
 from .models import Integration
-from .serializers import GenericAlertSerializer, IntegrationCreatedSerializer, IntegrationSerializer
+from .serializers import (
+    GenericAlertAcceptedSerializer,
+    GenericAlertSerializer,
+    IntegrationCreatedSerializer,
+    IntegrationSerializer,
+)
 
 
 class IntegrationViewSet(
@@ -44,7 +49,7 @@ class GenericAlertView(AuditedAPIMixin, APIView):
     permission_classes = [HasRequiredPermission]
     required_permission = "incidents.add_incident"
 
-    @extend_schema(request=GenericAlertSerializer, responses={202: IncidentSerializer})
+    @extend_schema(request=GenericAlertSerializer, responses={202: GenericAlertAcceptedSerializer})
     def post(self, request):
         data = GenericAlertSerializer(data=request.data)
         data.is_valid(raise_exception=True)

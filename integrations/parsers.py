@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
@@ -13,8 +13,9 @@ from .models import Integration
 
 PAGERDUTY_SEVERITIES = {"critical", "error", "warning", "info"}
 PAGERDUTY_ACTIONS = {"trigger", "acknowledge", "resolve"}
-# Alertmanager's "no end time" (Go's zero time).
-ZERO_TIME_PREFIX = "0001-01-01"
+# Before this, a sender's time is a zero or a reset clock, not when an alert started (and no
+# incident may be detected before it: incidents.services.EARLIEST_DETECTION).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class PayloadError(ValueError):
@@ -23,13 +24,26 @@ class PayloadError(ValueError):
         super().__init__(str(errors))
 
 
-def _time(value) -> datetime | None:
-    if not isinstance(value, str) or not value or value.startswith(ZERO_TIME_PREFIX):
+def _instant(value) -> datetime | None:
+    """An ISO 8601 time as a UTC instant, or None. A time without an offset is UTC, as
+    senders mean it; an offset PostgreSQL refuses (beyond ±15:59) is only another way to
+    write an instant."""
+    if not isinstance(value, str) or not value:
         return None
     try:
-        return parse_datetime(value)
-    except ValueError:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
+
+
+def _time(value) -> datetime | None:
+    """When the sender says an alert started or ended; None when it says nothing it can have
+    meant: Go's zero time (Alertmanager's "no end"), or a clock that was reset (1970)."""
+    instant = _instant(value)
+    return instant if instant is not None and instant >= EARLIEST_TIME else None
 
 
 def _str_dict(value, name: str, errors: dict) -> dict:
@@ -124,7 +138,8 @@ def pagerduty_event(body) -> dict:
     elif len(routing_key) != 32:
         errors.append("'routing_key' must be 32 characters")
     action = body.get("event_action")
-    if action not in PAGERDUTY_ACTIONS:
+    # A list or an object here cannot even be looked up in the set of actions.
+    if not isinstance(action, str) or action not in PAGERDUTY_ACTIONS:
         errors.append("'event_action' is invalid (must be one of trigger, acknowledge, resolve)")
     dedup_key = body.get("dedup_key")
     if dedup_key is not None and (not isinstance(dedup_key, str) or len(dedup_key) > 255):
@@ -152,7 +167,7 @@ def pagerduty_event(body) -> dict:
                     "'payload.severity' is invalid (must be one of critical, error, warning, info)"
                 )
             timestamp = payload.get("timestamp")
-            if timestamp is not None and _time(timestamp) is None:
+            if timestamp is not None and _instant(timestamp) is None:
                 errors.append("'payload.timestamp' must be an ISO 8601 timestamp")
             details = payload.get("custom_details")
             if details is not None and not isinstance(details, dict | str):

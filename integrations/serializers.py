@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer
 from incidents.models import Severity
+from incidents.serializers import IncidentSerializer
 
 from .models import Integration
 from .services import INTEGRATION_FIELDS
@@ -35,3 +36,9 @@ class GenericAlertSerializer(StrictInputSerializer):
     service = StrictCharField(required=False, allow_blank=True, max_length=100)
     details = serializers.DictField(required=False)
     status = serializers.ChoiceField(["firing", "resolved"], required=False, default="firing")
+
+
+class GenericAlertAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    # None when the alert changed no incident (a resolution of nothing open).
+    incident = IncidentSerializer(allow_null=True)

@@ -49,6 +49,15 @@ def _bearer(request) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+def _says_json(request) -> bool:
+    """Every sender we speak to posts JSON and says so; a form, a file or plain text is a
+    client's mistake, refused before it is read."""
+    media_type = request.content_type.lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def _json(request) -> tuple[object, str]:
     """(body, "") or (None, what is wrong with it)."""
     try:
@@ -78,6 +87,9 @@ def _webhook(request, kinds: tuple[str, ...], verify=None) -> JsonResponse:
         return _error(401, "bad_signature", "The signature header is missing or wrong.")
     if wait := _throttled(request, integration):
         return _error(429, "throttled", "Too many requests.", Retry_After=str(wait))
+    if not _says_json(request):
+        # 400 like the API's answer to a body it has no parser for: bad input.
+        return _error(400, "unsupported_media_type", "The body must be application/json.")
     body, wrong = _json(request)
     if wrong:
         return _error(400, "parse_error", f"The body is not JSON that can be stored: {wrong}")
@@ -131,6 +143,8 @@ def pagerduty_enqueue(request):
     """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
     if _too_large(request, PAGERDUTY_MAX_BYTES):
         return _pagerduty_answer(413, "Request entity too large")
+    if not _says_json(request):
+        return _pagerduty_invalid(["Content-Type must be application/json"])
     body, wrong = _json(request)
     if wrong:
         return _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])

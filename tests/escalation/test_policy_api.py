@@ -134,3 +134,19 @@ def test_a_misspelt_field_is_400_and_creates_nothing(api, manager, url, body):
     assert response.json()["error"] == "invalid"
     assert not EscalationPolicy.objects.filter(name="security").exists()
     assert not Team.objects.filter(name="noc").exists()
+
+
+@pytest.mark.parametrize("missing", ["number", "name", "delay_seconds"])
+def test_a_patch_replaces_levels_whole_so_each_needs_all_its_fields(api, manager, missing):
+    """A PATCH makes a policy's own fields optional, never a level's: once a KeyError (500)."""
+    policy = EscalationPolicy.objects.get(name="runbook")
+    levels = [lv.number for lv in policy.levels.all()]
+    level = {"number": 1, "name": "only", "delay_seconds": 0}
+    del level[missing]
+
+    response = api.as_user(manager).patch(f"{URL}{policy.pk}/", {"levels": [level]}, format="json")
+
+    assert response.status_code == 400
+    [message] = response.json()["fields"]["levels"]
+    assert message.startswith(f"0.{missing}: ")
+    assert [lv.number for lv in policy.levels.all()] == levels

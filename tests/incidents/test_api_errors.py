@@ -44,6 +44,8 @@ def assert_error(response, status, code=None, field=None):
         ({"title": 42, "severity": "P1"}, "title"),
         ({"title": ["a"], "severity": "P1"}, "title"),
         ({"title": "x", "severity": "P1", "detected_at": "yesterday"}, "detected_at"),
+        # A mistyped year: Tokyo had no +09:00 before 1888, and no answer could show it.
+        ({"title": "x", "severity": "P1", "detected_at": "0336-08-23T01:01:29Z"}, "detected_at"),
         ({"title": "x", "severity": "P1", "category": "network"}, "category"),
         ({"title": "x", "severity": "P1", "state": "closed"}, "state"),
         ({"title": "x", "severity": "P1", "commander": "nobody"}, "commander"),
@@ -141,3 +143,41 @@ def test_unsupported_method_is_a_json_405(client):
     response = client.delete(f"{URL}{incident.key}/")
     assert_error(response, 405)
     assert Incident.objects.filter(pk=incident.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Offsets that carry the instant beyond the years a datetime holds.
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2026-03-30T19:22:16+24:00",
+        "2026-13-01T00:00:00Z",
+        "yesterday",
+    ],
+)
+@pytest.mark.parametrize("name", ["detected_before", "detected_after"])
+def test_a_date_filter_that_is_no_instant_is_a_400_naming_it(client, name, value):
+    assert_error(client.get(URL, {name: value}), 400, "invalid", name)
+
+
+def test_a_date_filter_with_an_offset_the_database_refuses_is_compared_as_that_instant(client):
+    """PostgreSQL takes offsets up to ±15:59, Python up to ±23:59: the filter compares in UTC."""
+    incident = IncidentFactory(detected_at=dt.datetime(2026, 3, 30, 12, 0, tzinfo=dt.UTC))
+
+    # 12:00 UTC is 20:15 the day before at -15:45, and 11:59 on the 31st at +23:59.
+    after = client.get(URL, {"detected_after": "2026-03-29T20:15:00-15:45"})
+    before = client.get(URL, {"detected_before": "2026-03-31T12:00:00+23:59"})
+    ancient = client.get(URL, {"detected_before": "0126-03-30T19:22:16-20:15"})
+
+    assert [row["key"] for row in after.json()["results"]] == [incident.key]
+    assert [row["key"] for row in before.json()["results"]] == [incident.key]
+    assert ancient.status_code == 200 and ancient.json()["results"] == []
+
+
+@pytest.mark.parametrize("accept", ["text/markdown", "*/*", "text/html"])
+def test_an_error_of_the_markdown_report_is_json_and_says_so(client, accept):
+    response = client.get(f"{URL}INC-999999/postmortem/", HTTP_ACCEPT=accept)
+
+    assert response["Content-Type"] == "application/json"
+    assert_error(response, 406 if accept == "text/html" else 404)

@@ -46,6 +46,7 @@ def test_patch_edits_postmortem_and_incident_fields(api, operator, resolved):
         format="json",
     )
     assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"  # the fields, not the report
     resolved.refresh_from_db()
     assert resolved.root_cause == "証明書の期限切れ"
     assert resolved.postmortem.lessons_learned == "期限を監視する"

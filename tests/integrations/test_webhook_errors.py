@@ -1,10 +1,14 @@
 """Bad webhook requests: a clear 4xx, nothing stored."""
 
+import datetime as dt
 import json
 
 import pytest
+from django.utils import timezone
 
 from alerts.models import Alert
+from incidents.models import Incident
+from integrations.models import AlertDelivery
 from tests.helpers import UNSTORABLE_JSON, json_with
 from tests.integrations.conftest import nothing_stored, payload
 
@@ -123,3 +127,34 @@ def test_over_the_rate_limit_is_429_with_retry_after(post_alertmanager, settings
     assert codes[2] == 429
     response = post_alertmanager(payload("alertmanager_firing"))
     assert int(response["Retry-After"]) >= 1
+
+
+AN_HOUR_AGO = (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
+FAR_EAST = dt.timezone(dt.timedelta(hours=15, minutes=59))
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "detected"),
+    [
+        # No offset: UTC, as senders mean it (was a TypeError in the processor).
+        (AN_HOUR_AGO.replace(tzinfo=None).isoformat(), AN_HOUR_AGO),
+        # An offset PostgreSQL refuses, for an instant it takes (was a DataError).
+        (AN_HOUR_AGO.astimezone(FAR_EAST).isoformat(), AN_HOUR_AGO),
+        # A clock reset to 1970 says nothing about when the alert started: it counts from now.
+        ("1970-01-01T00:00:00Z", None),
+    ],
+)
+def test_an_accepted_alert_is_applied_whatever_its_start_time_says(
+    post_alertmanager, starts_at, detected
+):
+    body = payload("alertmanager_firing")
+    body["alerts"][0]["startsAt"] = starts_at
+
+    assert post_alertmanager(body).status_code == 200
+
+    assert not AlertDelivery.objects.exists()  # applied, not failed
+    incident = Incident.objects.get()
+    if detected:
+        assert incident.detected_at == detected
+    else:
+        assert incident.detected_at > timezone.now() - dt.timedelta(minutes=1)
