@@ -241,9 +241,16 @@ async def _gather(found: list[Check]) -> list[HealthCheckResult]:
     )
 
 
+def _close_connection() -> None:
+    """Run on the database checks' thread: `connection` is that thread's own connection."""
+    connection.close()
+
+
 def run_checks() -> list[HealthCheckResult]:
     """Every check, each within its second."""
     try:
         return async_to_sync(_gather)(checks())
     finally:
-        DATABASE_EXECUTOR.submit(connection.close)
+        # Not `submit(connection.close)`: that looks the method up here, on the caller's
+        # connection, and the checks' thread kept a connection that went stale.
+        DATABASE_EXECUTOR.submit(_close_connection)
