@@ -36,8 +36,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A request that takes longer than this is a stuck worker: it is killed and replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-# A stop waits this long for requests in flight; the supervisor waits a little longer.
-graceful_timeout = 10
+# A stop waits this long for requests in flight, then kills the workers: the whole web is
+# gone well within 10 s of SIGTERM, even with a worker still importing Django when it came.
+graceful_timeout = 5
 keepalive = 5
 # Workers that served this many requests are replaced, so that a slow leak stays bounded.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
