@@ -166,3 +166,19 @@ def gunicorn_serving(env: dict, *, threads: int = 4):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def session_members(sid: int) -> list[int]:
+    """The live (not zombie) processes of a session: the process and all it started."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry.name))
+    return members

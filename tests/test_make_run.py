@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, session_members, wait_for
 from tests.integrations.conftest import payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,21 +124,6 @@ class Running:
         wait_for(lambda: not session_members(self.process.pid), timeout=60, interval=0.2)
         for pid in session_members(self.process.pid):
             os.kill(pid, signal.SIGKILL)
-
-
-def session_members(sid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            members.append(int(entry.name))
-    return members
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from django.db import connection
 
 from integrations.services import LANE_LOCK
 from tests.conftest import need_service
-from tests.helpers import free_port, reachable, running_database_url, wait_for
+from tests.helpers import free_port, reachable, running_database_url, session_members, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DB = 11  # a spare database: nothing these processes publish reaches another test
@@ -42,22 +42,6 @@ def procfile_commands(port: int) -> dict[str, list[str]]:
         }
         commands[name.strip()] = [*program[words[0]], *words[1:]]
     return commands
-
-
-def session_members(sid: int) -> list[int]:
-    """The live (not zombie) processes of a session: the process and all it started."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            members.append(int(entry.name))
-    return members
 
 
 def lanes_hold_their_locks(lanes: int) -> bool:

@@ -17,7 +17,7 @@ from incidents.models import Incident
 from integrations.models import AlertDelivery
 from integrations.services import delivery_accept, integration_create
 from tests.conftest import need_service
-from tests.helpers import running_database_url, wait_for
+from tests.helpers import running_database_url, session_members, wait_for
 from tests.integrations.conftest import payload
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    wait_for(lambda: not lanes_alive(first.pid), timeout=10)
+    wait_for(lambda: not session_members(first.pid), timeout=10)
     left = waiting()
     assert 0 < left < total, "the kill came after the last batch, not in the middle"
 
@@ -82,17 +82,3 @@ def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_
     assert Alert.objects.count() == KEYS
     assert Alert.objects.aggregate(n=Sum("times_received"))["n"] == total
     assert set(Alert.objects.values_list("times_received", flat=True)) == {REPEATS}
-
-
-def lanes_alive(pid: int) -> bool:
-    """Whether any process of the killed processor's session still runs."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if fields[0] != "Z" and int(fields[3]) == pid:
-                return True
-    return False
