@@ -14,6 +14,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Redis server the process tests publish through: CI's own, or another one (two checkouts
+# testing side by side each give theirs) named as host:port.
+_host, _port = os.environ.get("TEST_REDIS", "127.0.0.1:6379").rsplit(":", 1)
+TEST_REDIS = (_host, int(_port))
+
+
+def spare_redis_url(db: int) -> str:
+    return f"redis://{TEST_REDIS[0]}:{TEST_REDIS[1]}/{db}"
 
 
 def reachable(host: str, port: int) -> bool:

@@ -16,7 +16,15 @@ from django.db import connection
 
 from integrations.services import LANE_LOCK
 from tests.conftest import need_service
-from tests.helpers import free_port, reachable, running_database_url, session_members, wait_for
+from tests.helpers import (
+    TEST_REDIS,
+    free_port,
+    reachable,
+    running_database_url,
+    session_members,
+    spare_redis_url,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DB = 11  # a spare database: nothing these processes publish reaches another test
@@ -82,13 +90,13 @@ SIGNS = {
 @pytest.fixture
 def environment(transactional_db, tmp_path):
     need_service("PostgreSQL", connection.vendor == "postgresql")
-    need_service("Redis", reachable("127.0.0.1", 6379))
+    need_service("Redis", reachable(*TEST_REDIS))
     import redis
 
-    redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
+    redis.Redis.from_url(spare_redis_url(REDIS_DB)).flushdb()
     yield os.environ | {
         "DATABASE_URL": running_database_url(),
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CELERY_BROKER_URL": spare_redis_url(REDIS_DB),
         "HIKESHI_VAR_DIR": str(tmp_path / "var"),
         "SECRET_KEY": "stop-test",
         "ALERT_PROCESSOR_LANES": "2",
@@ -96,7 +104,7 @@ def environment(transactional_db, tmp_path):
         "EMAIL_URL": "dummymail://",
         "PYTHONUNBUFFERED": "1",
     }
-    redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}").flushdb()
+    redis.Redis.from_url(spare_redis_url(REDIS_DB)).flushdb()
 
 
 @pytest.mark.faults

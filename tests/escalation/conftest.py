@@ -22,10 +22,9 @@ from django.db import connection
 from config.celery import app as celery_app
 from escalation.models import EscalationLevel, EscalationPolicy, Team
 from tests.conftest import need_service
-from tests.helpers import free_port, reachable, wait_for
+from tests.helpers import TEST_REDIS, free_port, reachable, spare_redis_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS = ("127.0.0.1", 6379)
 WORKER_REDIS_DB = 13  # a spare database: the worker tests never see anyone else's tasks
 
 
@@ -149,7 +148,7 @@ def smtp_backend(settings, smtp):
 
 
 def redis_url(db: int = WORKER_REDIS_DB) -> str:
-    return f"redis://{REDIS[0]}:{REDIS[1]}/{db}"
+    return spare_redis_url(db)
 
 
 @contextmanager
@@ -281,7 +280,7 @@ class Worker:
 @pytest.fixture
 def worker_env():
     """Redis and PostgreSQL are required (the worker shares the test database)."""
-    need_service("Redis", reachable(*REDIS))
+    need_service("Redis", reachable(*TEST_REDIS))
     need_service("PostgreSQL test database", connection.vendor == "postgresql")
     import redis
 
