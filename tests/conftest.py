@@ -133,6 +133,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             "0 / 0" if not count("faults", "failed") else "see the failed fault tests",
         ),
         (
+            "notices resent after a kill -9 (same Message-ID)",
+            str(summed("resent_after_kill", "faults")),
+        ),
+        (
             "roles × actions × doors checked",
             f"{sum(r.outcome == 'passed' for r in cells)} of {len(cells)} cells",
         ),
