@@ -27,7 +27,8 @@ KEYS = 500
 REPEATS = 4  # each key triggered this many times: applied once each, times_received == 4
 
 
-def processor(tmp_path: Path, name: str) -> subprocess.Popen:
+def processor(tmp_path: Path, name: str, **env) -> subprocess.Popen:
+    """`manage.py process_alerts` on the test database; `env` adds to or overrides its own."""
     return subprocess.Popen(
         [sys.executable, "manage.py", "process_alerts"],
         cwd=ROOT,
@@ -37,7 +38,8 @@ def processor(tmp_path: Path, name: str) -> subprocess.Popen:
             "ALERT_PROCESSOR_LANES": "2",
             "CELERY_BROKER_URL": "filesystem://",
             "HIKESHI_VAR_DIR": str(tmp_path / "var"),
-        },
+        }
+        | env,
         stdout=(tmp_path / f"{name}.log").open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
