@@ -82,10 +82,16 @@ class Mailbox:
         self.received: list[tuple[str, object, float]] = []
         self.lock = threading.Lock()
         self.reject: set[str] = set()
+        # While set, every recipient is refused with this reply (a 4xx or 5xx), and counted.
+        self.refusing: str | None = None
+        self.refused = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return "550 5.1.1 mailbox unavailable"
+        if self.refusing:
+            self.refused += 1
+            return self.refusing
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
