@@ -244,7 +244,10 @@ def _delivery_failed(pk: int, error: Exception) -> None:
     delivery.save(update_fields=["attempts", "error", "failed_at"])
 
 
-def deliveries_process(*, limit: int = 100, lane: int = 0, lanes: int = 1) -> int:
+DELIVERY_BATCH = 100
+
+
+def deliveries_process(*, limit: int = DELIVERY_BATCH, lane: int = 0, lanes: int = 1) -> int:
     """Apply waiting deliveries in the order they arrived; with `lanes` > 1 only those of
     lane number `lane`. Returns how many were applied.
 

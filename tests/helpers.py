@@ -190,3 +190,37 @@ def session_members(sid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[3]) == sid:
             members.append(int(entry.name))
     return members
+
+
+@contextmanager
+def terminating_connections(every: float = 0.05):
+    """pg_terminate_backend on every other client connection to the test database, again and
+    again until the block ends; yields the list of how many each round terminated. This
+    process's own connection is kept by its application_name."""
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET application_name = 'pytest-keep'")
+    stop, counted = threading.Event(), []
+
+    def terminate() -> None:
+        with psycopg.connect(running_database_url(), autocommit=True) as admin:
+            while not stop.is_set():
+                rows = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend' AND application_name <> 'pytest-keep'"
+                ).fetchall()
+                counted.append(len(rows))
+                stop.wait(every)
+
+    terminator = threading.Thread(target=terminate)
+    terminator.start()
+    try:
+        yield counted
+    finally:
+        stop.set()
+        terminator.join()

@@ -3,9 +3,7 @@ gets its incident (201) or a 503 JSON error that says to retry, never a 500 or a
 never a half-written incident; and the web reconnects and goes on."""
 
 import json
-import threading
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -13,24 +11,11 @@ from escalation.models import Escalation
 from incidents.models import Incident, TimelineEvent
 from tests.conftest import need_service
 from tests.factories import UserFactory, token_for
-from tests.helpers import gunicorn_serving, http, running_database_url
+from tests.helpers import gunicorn_serving, http, terminating_connections
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 REQUESTS = 150
-
-
-def terminate_the_webs_connections(stop: threading.Event, counted: list[int]) -> None:
-    """pg_terminate_backend on every other connection to the test database, again and again."""
-    with psycopg.connect(running_database_url(), autocommit=True) as admin:
-        while not stop.is_set():
-            rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND backend_type = 'client backend' AND application_name <> 'pytest-keep'"
-            ).fetchall()
-            counted.append(len(rows))
-            stop.wait(0.05)
 
 
 def test_connections_terminated_during_declarations_give_201_or_503_json_never_half_written():
@@ -38,21 +23,11 @@ def test_connections_terminated_during_declarations_give_201_or_503_json_never_h
     token = token_for(UserFactory(roles=["sysadmins"]))
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     answers = []
-    with connection.cursor() as cursor:  # this test's own connection is not the web's
-        cursor.execute("SET application_name = 'pytest-keep'")
     with gunicorn_serving({"DB_CONN_MAX_AGE": "60"}) as url:
-        stop, terminated = threading.Event(), []
-        terminator = threading.Thread(
-            target=terminate_the_webs_connections, args=(stop, terminated)
-        )
-        terminator.start()
-        try:
+        with terminating_connections() as terminated:
             for n in range(REQUESTS):
                 body = json.dumps({"title": f"declared under faults {n}", "severity": "P1"})
                 answers.append(http("POST", f"{url}/api/v1/incidents/", body.encode(), headers))
-        finally:
-            stop.set()
-            terminator.join()
 
         # Once the database is left alone the web reconnects and answers at once.
         after_body = b'{"title": "after", "severity": "P1"}'

@@ -1,5 +1,6 @@
 """Timers under faults, with a real worker: killed outright in the middle of a sweep of 1,000
-due escalations, and running on a clock 30 s ahead of the database's."""
+due escalations, its database connections terminated in the middle of a sweep, and running on
+a clock 30 s ahead of the database's."""
 
 import os
 import signal
@@ -12,7 +13,7 @@ from escalation.models import Escalation
 from incidents import services
 from notices.models import Notice
 from tests.escalation.conftest import Worker, make_policy
-from tests.helpers import wait_for
+from tests.helpers import terminating_connections, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -95,3 +96,37 @@ def test_a_worker_whose_clock_runs_30_s_ahead_escalates_no_earlier(
     # The worker really ran 30 s ahead: it stamped level 1's notice with its own clock.
     first = Notice.objects.get(incident=incident, escalation__level=1)
     assert (first.sent_at - incident.detected_at).total_seconds() > 25
+
+
+def test_connections_terminated_during_a_sweep_escalate_each_once_and_the_worker_goes_on(
+    worker_env, tmp_path, sysadmin
+):
+    make_policy("cut", levels=[(1, 0, ["l1@x.test"], ""), (2, 1, ["l2@x.test"], "")])
+    due = 200
+    declared = {"actor": sysadmin, "severity": "P1", "policy_name": "cut"}
+    incidents = [services.incident_declare(title=f"cut {n}", **declared) for n in range(due)]
+    assert wait_for(lambda: timezone.now() > incidents[-1].next_escalation_at, timeout=10)
+    worker = Worker(
+        smtp_url="dummymail://",
+        tmp_path=tmp_path,
+        ESCALATION_SWEEP_BATCH="10",
+        NOTICE_SENDING_TIMEOUT_SECONDS="5",
+    )
+    worker.start()
+    try:
+        with terminating_connections(every=0.1) as terminated:
+            # The sweep goes on between the cuts: half the levels fire while they come.
+            assert wait_for(lambda: level_two() >= due // 2, timeout=120, interval=0.02)
+        assert sum(terminated) > 0
+        assert "terminating connection" in worker.log.read_text(), "no cut reached the worker"
+        # Left alone, the same worker reconnects and finishes: nothing lost, nothing twice.
+        assert wait_for(lambda: level_two() == due, timeout=120), level_two()
+        assert wait_for(lambda: not unsent().exists(), timeout=120), unsent().count()
+        wait_for(lambda: False, timeout=3)  # time for a second firing, if there were one
+        assert worker.process.poll() is None, worker.log.read_text()[-3000:]
+    finally:
+        worker.stop()
+
+    per_incident = Escalation.objects.values("incident", "level").annotate(n=Count("pk"))
+    assert per_incident.count() == 2 * due and {row["n"] for row in per_incident} == {1}
+    assert Notice.objects.filter(escalation__level=2).count() == due

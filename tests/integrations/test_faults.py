@@ -1,5 +1,6 @@
-"""The alert processor killed outright in the middle of a batch: once it runs again, every
-accepted delivery is applied exactly once."""
+"""The alert processor killed outright in the middle of a batch, or its database connections
+terminated while it works: once it runs again (or is left alone), every accepted delivery is
+applied exactly once."""
 
 import os
 import signal
@@ -17,7 +18,7 @@ from incidents.models import Incident
 from integrations.models import AlertDelivery
 from integrations.services import delivery_accept, integration_create
 from tests.conftest import need_service
-from tests.helpers import running_database_url, session_members, wait_for
+from tests.helpers import running_database_url, session_members, terminating_connections, wait_for
 from tests.integrations.conftest import payload
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -84,3 +85,34 @@ def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_
     assert Alert.objects.count() == KEYS
     assert Alert.objects.aggregate(n=Sum("times_received"))["n"] == total
     assert set(Alert.objects.values_list("times_received", flat=True)) == {REPEATS}
+
+
+def test_connections_terminated_while_the_processor_works_apply_each_delivery_once(tmp_path):
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    integration, _secret = integration_create(name="cut", kind="pagerduty", actor=SYSTEM)
+    keys, repeats = 200, 3
+    for repeat in range(repeats):
+        for key in range(keys):
+            body = payload("pagerduty_trigger") | {"dedup_key": f"host-{key}"}
+            body["payload"] = body["payload"] | {"summary": f"host-{key} down ({repeat})"}
+            delivery_accept(integration=integration, body=body)
+    total = keys * repeats
+
+    running = processor(tmp_path, "cut")
+    log = tmp_path / "cut.log"
+    try:
+        # Cut every half second: longer than one delivery takes, shorter than a whole batch.
+        with terminating_connections(every=0.5) as terminated:
+            assert wait_for(lambda: waiting() <= total // 2, timeout=180, interval=0.02)
+        assert sum(terminated) > 0
+        assert "terminating connection" in log.read_text(), "no cut reached the processor"
+        # Left alone, the same processor reconnects and applies the rest.
+        assert wait_for(lambda: waiting() == 0, timeout=180), waiting()
+        assert running.poll() is None, log.read_text()[-3000:]
+    finally:
+        os.killpg(running.pid, signal.SIGTERM)
+        running.wait(timeout=30)
+
+    assert Incident.objects.count() == keys
+    assert Alert.objects.count() == keys
+    assert set(Alert.objects.values_list("times_received", flat=True)) == {repeats}

@@ -7,7 +7,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connections
 
-from integrations.services import deliveries_process, lane_lock_try, lane_unlock, processor_lanes
+from integrations.services import (
+    DELIVERY_BATCH,
+    deliveries_process,
+    lane_lock_try,
+    lane_unlock,
+    processor_lanes,
+)
 from pulses.services import pulse_record
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -70,22 +76,25 @@ class Command(BaseCommand):
             signal.signal(sig, self.stop)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent
         parent = os.getppid()
-        applied, locked = 0, False
+        applied, locked, limit = 0, False, DELIVERY_BATCH
         while not self.stopping and (lanes == 1 or os.getppid() == parent):
             try:
                 locked = locked or self.wait_for_the_lock(lane, lanes, interval)
                 if not locked:
                     break  # asked to stop while standing by
                 pulse_record(f"alerts:lane:{lane + 1}/{lanes}", {"applied": applied})
-                batch = deliveries_process(lane=lane, lanes=lanes)
+                batch = deliveries_process(lane=lane, lanes=lanes, limit=limit)
             except OperationalError as error:  # the database went away: reconnect and go on
                 self.stderr.write(f"database unavailable: {error}")
                 connections.close_all()  # the lock goes with the connection
                 locked = False
+                # Connections cut again and again: smaller batches still finish between cuts.
+                limit = max(1, limit // 2)
                 time.sleep(1)
                 continue
             applied += batch
             if batch:
+                limit = min(DELIVERY_BATCH, limit * 2)
                 continue
             if once:
                 break
