@@ -5,20 +5,14 @@ overlap those waits; two workers keep the web answering while one restarts."""
 
 import ctypes
 import os
-import re
 import signal
 import sys
 
 from gunicorn.glogging import Logger
 
+from config.redact import redact
+
 PR_SET_PDEATHSIG = 1
-# A one-time link carries its token in the path (an e-mail's /act/…, chat's /chat/link/…),
-# and a browser repeats it as the Referer: whoever reads the logs must not be able to use it.
-LINK_TOKEN = re.compile(r"(/(?:act|chat/link)/)[^/\s?#&\"]+")
-
-
-def redact(value):
-    return LINK_TOKEN.sub(r"\1…", value) if isinstance(value, str) else value
 
 
 class RedactingLogger(Logger):
