@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "CategoryEnum": "incidents.models.Category",
         "IntegrationKindEnum": "integrations.models.Integration.Kind",
         "TimelineEventKindEnum": "incidents.models.TimelineEvent.Kind",
+        "HeldAlertStatusEnum": "maintenance.models.HeldAlert.Status",
     },
 }
 
