@@ -2,6 +2,7 @@
 `maintenance.services`. Opening one needs `maintenance.add_maintenancewindow` (sysadmins and
 managers), closing one `maintenance.change_maintenancewindow`; reading, the view permission."""
 
+from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -25,7 +26,11 @@ class MaintenanceWindowViewSet(
 
     serializer_class = MaintenanceWindowSerializer
     permission_classes = [ViewModelPermissions]
-    queryset = MaintenanceWindow.objects.select_related("opened_by", "closed_by")
+    queryset = (
+        MaintenanceWindow.objects.select_related("opened_by", "closed_by")
+        .annotate(held=Count("held_alerts", filter=Q(held_alerts__released_at__isnull=True)))
+        .order_by("-starts_at", "-pk")
+    )
 
     @extend_schema(request=WindowOpenSerializer, responses={201: MaintenanceWindowSerializer})
     def create(self, request):

@@ -52,6 +52,13 @@ def windows_listed(*, limit: int = 20) -> list[MaintenanceWindow]:
     )
 
 
+def window_by_reference(reference: str) -> MaintenanceWindow | None:
+    """The latest window opened for `reference` (a change record), to close it early."""
+    if not reference:
+        return None
+    return MaintenanceWindow.objects.filter(reference=reference).order_by("-created_at").first()
+
+
 def window_held_alerts(window: MaintenanceWindow) -> QuerySet[HeldAlert]:
     return window.held_alerts.select_related("integration", "incident").order_by(
         "first_received_at", "pk"

@@ -132,3 +132,16 @@ def test_a_batch_of_deliveries_reads_the_windows_once(window, post_alertmanager)
     assert len(reads) == 1
     assert HeldAlert.objects.count() == 5
     assert Incident.objects.get().service == "search"
+
+
+def test_the_plain_endpoint_holds_too_and_says_no_incident(window, api, make_user):
+    window()
+    client = api.as_user(make_user("integrations"))
+    alert = {"title": "デプロイ中の5xx", "severity": "P1", "service": "payments", "dedup_key": "k1"}
+
+    response = client.post("/api/v1/alerts/", alert, format="json")
+
+    assert response.status_code == 202
+    assert response.json() == {"status": "ok", "incident": None}
+    assert nothing_opened()
+    assert HeldAlert.objects.get().fingerprint == "k1"
