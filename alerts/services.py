@@ -82,17 +82,19 @@ def _open_alert_key(
 
 def _alert_hold(*, window: MaintenanceWindow, integration, event: AlertEvent, now) -> HeldAlert:
     """Put the alert on the window's list (again: counted), firing; it opens nothing."""
-    held = (
-        HeldAlert.objects.select_for_update()
-        .filter(window=window, integration=integration, fingerprint=event.fingerprint)
-        .first()
-    ) or HeldAlert(
-        window=window,
-        integration=integration,
-        fingerprint=event.fingerprint,
-        first_received_at=now,
-        times_received=0,
-    )
+    mine = {"window": window, "integration": integration, "fingerprint": event.fingerprint}
+    held = HeldAlert.objects.select_for_update().filter(**mine).first()
+    if held is None:
+        try:
+            with transaction.atomic():  # a savepoint only for the first of a fingerprint
+                return _held_fill(HeldAlert(**mine, first_received_at=now), event, now, first=True)
+        except IntegrityError:
+            # The same alert held by another request a moment ago: count this one on it.
+            held = HeldAlert.objects.select_for_update().get(**mine)
+    return _held_fill(held, event, now)
+
+
+def _held_fill(held: HeldAlert, event: AlertEvent, now, *, first: bool = False) -> HeldAlert:
     held.key = event.key
     held.status = HeldAlert.Status.FIRING
     held.title = event.title[:200]
@@ -104,7 +106,7 @@ def _alert_hold(*, window: MaintenanceWindow, integration, event: AlertEvent, no
     held.starts_at = event.starts_at or held.starts_at
     held.raw = event.raw
     held.last_received_at = now
-    held.times_received += 1
+    held.times_received = 1 if first else held.times_received + 1
     held.save()
     return held
 
@@ -292,6 +294,24 @@ def _released_event(held: HeldAlert, now: datetime) -> AlertEvent:
     )
 
 
+def _release_note(held: HeldAlert, incident: Incident, now: datetime) -> None:
+    """Once per incident and window: why this incident opens only now."""
+    window = held.window
+    since = held.first_received_at.astimezone(JST)
+    timeline_record(
+        incident=incident,
+        kind=TimelineEvent.Kind.ALERT,
+        actor=held.integration.user,
+        message=_(
+            "Held by maintenance window #%(pk)s (%(reason)s) since %(since)s JST; it has ended "
+            "and the alert still fires."
+        )
+        % {"pk": window.pk, "reason": window.reason[:200], "since": f"{since:%Y-%m-%d %H:%M}"},
+        data={"fingerprint": held.fingerprint, "window": window.pk},
+        at=now,
+    )
+
+
 def held_alerts_release(*, limit: int = 500) -> int:
     """Beat's sweep: the alerts held by windows that have ended (by the database's clock)
     are released, each exactly once; those still firing open their incidents as if they had
@@ -309,7 +329,9 @@ def held_alerts_release(*, limit: int = 500) -> int:
             .filter(released_at__isnull=True, window__ends_at__lte=now)
             .order_by("pk")[:limit]
         )
-        windows = WindowsInForce()
+        windows, noted = WindowsInForce(), set()
+        # Detection may not be in the future by this machine's clock (a database clock ahead).
+        detected_at = min(now, timezone.now())
         for alert_held in held:
             if alert_held.status == HeldAlert.Status.FIRING:
                 alert = alert_receive(
@@ -317,28 +339,13 @@ def held_alerts_release(*, limit: int = 500) -> int:
                     event=_released_event(alert_held, now),
                     actor=alert_held.integration.user,
                     windows=windows,
-                    detected_at=now,
+                    detected_at=detected_at,
                 )
                 if alert is not None:
                     alert_held.incident = alert.incident
-                    window = alert_held.window
-                    since = alert_held.first_received_at.astimezone(JST)
-                    timeline_record(
-                        incident=alert.incident,
-                        kind=TimelineEvent.Kind.ALERT,
-                        actor=alert_held.integration.user,
-                        message=_(
-                            "Held by maintenance window #%(pk)s (%(reason)s) since "
-                            "%(since)s JST; it has ended and the alert still fires."
-                        )
-                        % {
-                            "pk": window.pk,
-                            "reason": window.reason[:200],
-                            "since": f"{since:%Y-%m-%d %H:%M}",
-                        },
-                        data={"fingerprint": alert_held.fingerprint, "window": window.pk},
-                        at=now,
-                    )
+                    if (alert.incident.pk, alert_held.window_id) not in noted:
+                        noted.add((alert.incident.pk, alert_held.window_id))
+                        _release_note(alert_held, alert.incident, now)
             alert_held.released_at = now
         HeldAlert.objects.bulk_update(held, ["released_at", "incident"])
     return len(held)

@@ -10,9 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.models import Alert
+from alerts.services import _alert_hold
 from escalation.models import Escalation
 from incidents.models import Incident
 from integrations.models import AlertDelivery
+from integrations.parsers import alertmanager_events
 from integrations.services import deliveries_process
 from maintenance.models import HeldAlert
 from notices.models import Notice
@@ -145,3 +147,38 @@ def test_the_plain_endpoint_holds_too_and_says_no_incident(window, api, make_use
     assert response.json() == {"status": "ok", "incident": None}
     assert nothing_opened()
     assert HeldAlert.objects.get().fingerprint == "k1"
+
+
+def test_two_requests_holding_the_same_new_alert_at_once_count_it_twice(
+    window, alertmanager, monkeypatch
+):
+    """The list's unique row settles the race as the alert keys do: the request that finds
+    it taken counts on it instead of failing."""
+    opened = window()
+    (event,) = alertmanager_events(alertmanager, alert_body())
+    now = timezone.now()
+    HeldAlert.objects.create(
+        window=opened,
+        integration=alertmanager,
+        fingerprint=event.fingerprint,
+        severity="P2",
+        status="firing",
+        first_received_at=now,
+        last_received_at=now,
+    )
+    lookups = []
+    locked = HeldAlert.objects.select_for_update
+
+    def first_look_misses_the_other_requests_row(*args, **kwargs):
+        lookups.append(1)
+        rows = locked(*args, **kwargs)
+        return rows.none() if len(lookups) == 1 else rows
+
+    monkeypatch.setattr(
+        HeldAlert.objects, "select_for_update", first_look_misses_the_other_requests_row
+    )
+
+    _alert_hold(window=opened, integration=alertmanager, event=event, now=now)
+
+    assert len(lookups) == 2
+    assert HeldAlert.objects.get().times_received == 2
