@@ -26,6 +26,7 @@ class MaintenanceWindowViewSet(
 
     serializer_class = MaintenanceWindowSerializer
     permission_classes = [ViewModelPermissions]
+    ordering_fields = ["starts_at", "ends_at", "id"]
     queryset = (
         MaintenanceWindow.objects.select_related("opened_by", "closed_by")
         .annotate(held=Count("held_alerts", filter=Q(held_alerts__released_at__isnull=True)))
@@ -47,7 +48,13 @@ class MaintenanceWindowViewSet(
         return Response(self.get_serializer(window).data)
 
     @extend_schema(responses={200: HeldAlertSerializer(many=True)})
-    @action(detail=True, methods=["get"], serializer_class=HeldAlertSerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=HeldAlertSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
     def held(self, request, pk=None):
         """The alerts the window held, and the incident each opened when it ended."""
         held = selectors.window_held_alerts(self.get_object())

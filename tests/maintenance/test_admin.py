@@ -108,3 +108,22 @@ def test_a_window_is_never_deleted_from_the_admin(client, manager, window):
     opened = window()
     assert client.post(f"{WINDOWS}{opened.pk}/delete/", {"post": "yes"}).status_code == 403
     assert MaintenanceWindow.objects.filter(pk=opened.pk).exists()
+
+
+def test_a_windows_page_shows_it_read_only_with_its_held_list(
+    client, manager, window, post_alertmanager
+):
+    opened = window(reason="決済リリース")
+    post_alertmanager(alert_body())
+
+    add = client.get(f"{WINDOWS}add/")
+    change = client.get(f"{WINDOWS}{opened.pk}/change/")
+    held_list = client.get("/admin/maintenance/heldalert/")
+
+    assert add.status_code == 200 and 'name="ends_at_0"' in add.content.decode()
+    text = change.content.decode()
+    assert change.status_code == 200 and 'name="ends_at_0"' not in text
+    assert "a1b2c3d4e5f60718" in text
+    assert (
+        held_list.status_code == 200 and "エラー率が5%を超えています" in held_list.content.decode()
+    )

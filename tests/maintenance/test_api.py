@@ -172,3 +172,12 @@ def test_anonymous_requests_are_refused(client):
     assert client.post(URL, body(), content_type="application/json").status_code == 401
     assert not MaintenanceWindow.objects.exists()
     assert not HeldAlert.objects.exists()
+
+
+def test_the_list_orders_only_by_its_own_fields(api, operator, window):
+    window()
+    client = api.as_user(operator)
+
+    assert client.get(f"{URL}?ordering=-ends_at").status_code == 200
+    assert client.get(f"{URL}?ordering=status").status_code == 200  # unknown: ignored
+    assert client.get(f"{URL}999/held/?ordering=status").status_code == 404
