@@ -39,10 +39,15 @@ CHECKLISTS = [
     "checklists.view_knownproblem",
 ]
 
+# Everyone who works incidents sees which windows hold alerts; sysadmins (and managers) open
+# and close them, as they run the releases (本番リリース).
+MAINTENANCE_VIEW = ["maintenance.view_maintenancewindow", "maintenance.view_heldalert"]
+MAINTENANCE_OPEN = ["maintenance.add_maintenancewindow", "maintenance.change_maintenancewindow"]
+
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + MAINTENANCE_OPEN,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -53,6 +58,7 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_checklistrun",
         "checklists.view_runitem",
         "checklists.view_knownproblem",
+        *MAINTENANCE_VIEW,
     ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
@@ -66,6 +72,7 @@ MANAGER_APPS = [
     "escalation",
     "checklists",
     "integrations",
+    "maintenance",
     "ops",
     "auth",
     "knox",

@@ -32,6 +32,7 @@ from escalation.selectors import policy_simulate
 from escalation.services.timers import incident_escalate
 from incidents import services
 from incidents.models import ACTIVE_STATES, Action, Incident, Severity
+from maintenance.selectors import window_for_service, windows_listed
 
 from .messages import Message
 
@@ -158,7 +159,24 @@ def incidents_list(chat: ChatUser, words: list[str], name: str) -> Message:
         .order_by("rank", "detected_at", "pk")[:20]
     )
     lines = [incident_headline(incident) for incident in active]
-    return Message([_("Active incidents:"), *lines] if lines else [_("No active incident.")])
+    lines = [_("Active incidents:"), *lines] if lines else [_("No active incident.")]
+    return Message(lines + _maintenance_lines(_acting(chat)))
+
+
+def window_line(window) -> str:
+    return _("Under maintenance: %(scope)s until %(until)s — %(reason)s") % {
+        "scope": window.scope_text(),
+        "until": _when(window.ends_at),
+        "reason": window.reason,
+    }
+
+
+def _maintenance_lines(user: AbstractBaseUser) -> list[str]:
+    """The windows in force: their alerts open no incident until they end."""
+    if not user.has_perm("maintenance.view_maintenancewindow"):
+        return []
+    now = timezone.now()
+    return [window_line(w) for w in windows_listed() if w.in_force_at(now)]
 
 
 def status(chat: ChatUser, words: list[str], name: str) -> Message:
@@ -181,6 +199,10 @@ def status(chat: ChatUser, words: list[str], name: str) -> Message:
         _("Known problem: %(title)s") % {"title": problem.title}
         for problem in known_problems_for(incident, limit=3)
     ]
+    if _acting(chat).has_perm("maintenance.view_maintenancewindow") and (
+        window := window_for_service(incident.service)
+    ):
+        lines.append(window_line(window))
     return Message(lines, incident=incident)
 
 

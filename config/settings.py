@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "maintenance",
     "alerts",
     "integrations",
     "chat",
@@ -242,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "CategoryEnum": "incidents.models.Category",
         "IntegrationKindEnum": "integrations.models.Integration.Kind",
         "TimelineEventKindEnum": "incidents.models.TimelineEvent.Kind",
+        "HeldAlertStatusEnum": "maintenance.models.HeldAlert.Status",
     },
 }
 
@@ -329,6 +331,12 @@ ALERT_SWEEP_AFTER_SECONDS = env.int("ALERT_SWEEP_AFTER_SECONDS", default=30)
 ALERT_SWEEP_SECONDS = env.int("ALERT_SWEEP_SECONDS", default=10)
 RATELIMIT_USE_CACHE = "default"
 
+# --- maintenance windows ----------------------------------------------------
+# The longest a window may last: one that never ends would hide alerts for good.
+MAINTENANCE_WINDOW_MAX_DAYS = env.float("MAINTENANCE_WINDOW_MAX_DAYS", default=7.0)
+# How often beat releases the alerts of ended windows: the most an incident opens late.
+MAINTENANCE_SWEEP_SECONDS = env.float("MAINTENANCE_SWEEP_SECONDS", default=10.0)
+
 # --- audit ------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
@@ -356,6 +364,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.templateitem",
     "checklists.knownproblem",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
+    "maintenance.maintenancewindow",
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )
@@ -424,6 +433,10 @@ CELERY_BEAT_SCHEDULE = {
     "integrations: apply alerts the processor left waiting": {
         "task": "integrations.deliveries_sweep",
         "schedule": ALERT_SWEEP_SECONDS,
+    },
+    "alerts: release the alerts of ended maintenance windows": {
+        "task": "alerts.release_held",
+        "schedule": MAINTENANCE_SWEEP_SECONDS,
     },
     "escalation: hourly digest": {
         "task": "escalation.digests_hourly",

@@ -15,6 +15,7 @@ from escalation.api import EscalationPolicyViewSet, TeamViewSet
 from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
+from maintenance.api import MaintenanceWindowViewSet
 from notices.views import act
 from ops import board
 from ops.metrics import metrics
@@ -28,6 +29,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
+router.register("maintenance-windows", MaintenanceWindowViewSet, basename="maintenance-window")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -23,6 +23,7 @@ from config.base import ActionNotAllowed
 from incidents.models import Action, Category, Severity
 from incidents.selectors import incident_by_key
 from incidents.services import incident_transition
+from maintenance.selectors import windows_listed
 
 from . import analytics, health, prometheus, selectors
 
@@ -74,6 +75,7 @@ def board_context(request) -> dict:
         "rows": selectors.board_rows(),
         "counts": selectors.board_counts(),
         "runs": selectors.maintenance_now(),
+        "windows": windows_listed(limit=10),
         "health": _health_summary(),
         "vitals": prometheus.vitals() if settings.PROMETHEUS_URL else None,
         "may_acknowledge": request.user.has_perm("incidents.acknowledge_incident"),

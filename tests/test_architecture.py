@@ -16,6 +16,7 @@ APPS = [
     "accounts",
     "pulses",
     "incidents",
+    "maintenance",
     "alerts",
     "notices",
     "escalation",

@@ -11,7 +11,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from config.base import SYSTEM
 from escalation.models import Escalation, EscalationLevel, EscalationPolicy
 from incidents import services
 from incidents.models import Incident, State, TimelineEvent
+from maintenance.models import MaintenanceWindow
 from notices.emails import notice_message
 from notices.links import ACT_PURPOSE, act_url
 from notices.models import Channel, Notice
@@ -66,6 +67,7 @@ PERMISSION = {
     "severity": "incidents.change_incident",
     "tick": "checklists.tick_runitem",
     "edit policy": "escalation.change_escalationpolicy",
+    "open window": "maintenance.add_maintenancewindow",
     "view": "incidents.view_incident",
 }
 # The state each action starts from, and where a lifecycle action leads.
@@ -231,7 +233,16 @@ def cell_in(world: World, role: str, action: str) -> Cell:
 def snapshot(cell: Cell) -> dict:
     """Everything an action could change: the incident's row, and how many rows each record
     of what happened holds and when the last changed (three queries: every cell takes two)."""
-    counted = [Incident, TimelineEvent, Escalation, Notice, EscalationLevel, UsedToken, LogEntry]
+    counted = [
+        Incident,
+        TimelineEvent,
+        Escalation,
+        Notice,
+        EscalationLevel,
+        UsedToken,
+        LogEntry,
+        MaintenanceWindow,
+    ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
         Incident._meta.db_table,
@@ -318,6 +329,24 @@ def admin_policy_form(policy: EscalationPolicy, description: str) -> dict:
     return data
 
 
+def window_ends() -> datetime:
+    return timezone.localtime(timezone.now() + timedelta(hours=2))
+
+
+def admin_window_form() -> dict:
+    ends = window_ends()
+    return {
+        "service": "payments",
+        "matchers": "{}",
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "ends_at_0": ends.strftime("%Y-%m-%d"),
+        "ends_at_1": ends.strftime("%H:%M:%S"),
+        "reason": "リリース (管理画面)",
+        "pages_p0": "on",
+    }
+
+
 def through_admin(cell: Cell) -> Answer:
     web, incident, action = cell.web, cell.incident, cell.action
     web.force_login(cell.user)
@@ -350,6 +379,9 @@ def through_admin(cell: Cell) -> Answer:
     if action == "edit policy":
         url = f"/admin/escalation/escalationpolicy/{cell.policy.pk}/change/"
         return web_answer(web.post(url, admin_policy_form(cell.policy, "edited in the admin")))
+    if action == "open window":
+        url = "/admin/maintenance/maintenancewindow/add/"
+        return web_answer(web.post(url, admin_window_form()))
     raise AssertionError(action)
 
 
@@ -377,6 +409,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "edit policy":
         url = f"/api/v1/escalation-policies/{cell.policy.pk}/"
         response = api.patch(url, {"description": "edited through the API"}, format="json")
+    elif action == "open window":
+        body = {"service": "payments", "ends_at": window_ends().isoformat(), "reason": "リリース"}
+        response = api.post("/api/v1/maintenance-windows/", body, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -398,6 +433,7 @@ CHAT_COMMANDS = {
     "view": "status {key}",
     # No command changes a policy: what someone might try.
     "edit policy": "policy matrix edited from chat",
+    "open window": "maintenance payments 1h リリース",
 }
 
 
@@ -555,6 +591,9 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
         assert (item.status, item.by) == (RunItem.Status.DONE, user)
     elif action == "edit policy":
         assert EscalationPolicy.objects.get(pk=cell.policy.pk).description.startswith("edited")
+    elif action == "open window":
+        window = MaintenanceWindow.objects.get(opened_by=user)
+        assert LogEntry.objects.get_for_object(window).get().actor == user
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"
