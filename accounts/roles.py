@@ -38,11 +38,13 @@ CHECKLISTS = [
     "checklists.view_templateitem",
     "checklists.view_knownproblem",
 ]
+# The scheduled jobs' check-ins (the 3:00 backup): seen by all, configured by managers.
+HEARTBEATS = ["heartbeats.view_heartbeat"]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + HEARTBEATS,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + HEARTBEATS,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS + HEARTBEATS,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -53,6 +55,7 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_checklistrun",
         "checklists.view_runitem",
         "checklists.view_knownproblem",
+        "heartbeats.view_heartbeat",
     ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
@@ -66,6 +69,7 @@ MANAGER_APPS = [
     "escalation",
     "checklists",
     "integrations",
+    "heartbeats",
     "ops",
     "auth",
     "knox",

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "checklists",
     "alerts",
     "integrations",
+    "heartbeats",
     "chat",
     "ops",
 ]
@@ -329,6 +330,16 @@ ALERT_SWEEP_AFTER_SECONDS = env.int("ALERT_SWEEP_AFTER_SECONDS", default=30)
 ALERT_SWEEP_SECONDS = env.int("ALERT_SWEEP_SECONDS", default=10)
 RATELIMIT_USE_CACHE = "default"
 
+# --- heartbeats -------------------------------------------------------------
+# How often beat looks for heartbeats silent past their deadline: a miss's worst lateness.
+HEARTBEAT_SWEEP_SECONDS = env.float("HEARTBEAT_SWEEP_SECONDS", default=30.0)
+# Heartbeats claimed per sweeper transaction.
+HEARTBEAT_SWEEP_BATCH = env.int("HEARTBEAT_SWEEP_BATCH", default=200)
+# Pings per heartbeat, counted in CACHE_URL's cache as the integrations' rate is.
+HEARTBEAT_PING_RATE_LIMIT = env.str("HEARTBEAT_PING_RATE_LIMIT", default="30/m")
+# A ping's body is kept as the last log up to this many bytes; the rest is cut off.
+HEARTBEAT_LOG_BYTES = env.int("HEARTBEAT_LOG_BYTES", default=10 * 1024)
+
 # --- audit ------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
@@ -356,6 +367,21 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.templateitem",
     "checklists.knownproblem",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
+    # Managers' settings; what pings and the sweeper write is the heartbeat's state, not a change.
+    {
+        "model": "heartbeats.heartbeat",
+        "exclude_fields": [
+            "status",
+            "deadline",
+            "started_at",
+            "last_ping_at",
+            "last_ping_kind",
+            "last_log",
+            "last_log_truncated",
+            "pings",
+            "incident",
+        ],
+    },
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )
@@ -402,6 +428,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {
     "escalation.escalate_due": {"queue": "timers"},
     "escalation.fire_due": {"queue": "timers"},
+    "heartbeats.sweep": {"queue": "timers"},
     # Channel posts wait on other people's servers (timeouts, 429s): never in e-mail's way.
     "notices.send_chat": {"queue": "chat"},
     "notices.deliver_chat": {"queue": "chat"},
@@ -424,6 +451,10 @@ CELERY_BEAT_SCHEDULE = {
     "integrations: apply alerts the processor left waiting": {
         "task": "integrations.deliveries_sweep",
         "schedule": ALERT_SWEEP_SECONDS,
+    },
+    "heartbeats: open incidents for silent heartbeats": {
+        "task": "heartbeats.sweep",
+        "schedule": HEARTBEAT_SWEEP_SECONDS,
     },
     "escalation: hourly digest": {
         "task": "escalation.digests_hourly",
