@@ -4,6 +4,8 @@ heartbeat; a ping resolves it; a failure report opens one at once."""
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
+
 from heartbeats.models import Heartbeat
 from heartbeats.services import heartbeat_ping, heartbeats_sweep
 from incidents.models import State, TimelineEvent
@@ -44,7 +46,9 @@ def test_a_missed_run_opens_exactly_one_incident(make_heartbeat):
     incident = incidents_of(heartbeat).get()
     assert incident.severity == "P1"
     assert incident.state == State.DETECTED
-    assert "nightly" in incident.title
+    assert incident.title == _(
+        "Heartbeat %(name)s: no ping within the expected time and grace period."
+    ) % {"name": "nightly"}
     heartbeat.refresh_from_db()
     assert heartbeat.status == Heartbeat.Status.DOWN
     assert heartbeat.incident == incident
@@ -93,7 +97,9 @@ def test_a_failure_report_opens_an_incident_at_once(make_heartbeat):
         heartbeat=heartbeat, kind=Heartbeat.Kind.FAIL, body=b"pg_dump: error", now=at(TUESDAY, 3, 2)
     )
     incident = incidents_of(heartbeat).get()
-    assert "failure" in incident.title
+    assert incident.title == _("Heartbeat %(name)s: the job reported a failure.") % {
+        "name": "nightly"
+    }
     assert heartbeat.status == Heartbeat.Status.DOWN
     assert heartbeat.last_log == "pg_dump: error"
     # A second failure is noted on the same incident.
@@ -124,7 +130,9 @@ def test_a_run_that_started_and_never_finished_is_a_miss(make_heartbeat):
     assert heartbeats_sweep(now=at(MONDAY_0305, 22, 19)) == 0
     assert heartbeats_sweep(now=at(MONDAY_0305, 22, 21)) == 1
     incident = incidents_of(heartbeat).get()
-    assert "never reported its end" in incident.title
+    assert incident.title == _("Heartbeat %(name)s: a run started and never reported its end.") % {
+        "name": "nightly"
+    }
     heartbeat.refresh_from_db()
     assert heartbeat.started_at is None
 
