@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -25,11 +25,16 @@ MAX_PERIOD = timedelta(days=366)
 
 
 def validate_cron(value: str) -> None:
-    """Five fields, evaluated in Japan time (the runbook's 毎日3:00 AM is JST)."""
+    """Five fields, evaluated in Japan time (the runbook's 毎日3:00 AM is JST), and a time
+    that comes: "0 0 30 2 *" parses but never runs, and would never be due."""
     if len(value.split()) != 5 or not croniter.is_valid(value):
         raise ValidationError(
             _("Enter a cron expression of five fields, such as “0 3 * * *” (03:00 JST daily).")
         )
+    try:
+        croniter(value, datetime.now(JST)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValidationError(_("This cron expression never comes true.")) from None
 
 
 class Heartbeat(models.Model):

@@ -168,27 +168,36 @@ def _sweep(*, now: datetime, limit: int) -> int:
     )
     claimed = 0
     for heartbeat in due:
-        missed = heartbeat.deadline
-        deadline = heartbeat.next_window(missed=missed, now=now)
-        # Compare-and-set: where rows cannot be locked, the one sweeper whose UPDATE changed
-        # the row acts on this miss; a ping that moved the deadline meanwhile wins too.
-        won = Heartbeat.objects.filter(pk=heartbeat.pk, deadline=missed).update(
-            deadline=deadline, status=Heartbeat.Status.DOWN, started_at=None
-        )
-        if not won:
-            continue
-        heartbeat.deadline, heartbeat.status = deadline, Heartbeat.Status.DOWN
-        running = heartbeat.started_at is not None
-        heartbeat.started_at = None
-        why = (
-            _("Heartbeat %(name)s: a run started and never reported its end.")
-            if running
-            else _("Heartbeat %(name)s: no ping within the expected time and grace period.")
-        ) % {"name": heartbeat.name}
-        _incident_open(heartbeat, at=min(missed, now), why=why)
-        heartbeat.save(update_fields=["incident"])
-        claimed += 1
+        try:
+            with transaction.atomic():
+                claimed += _miss(heartbeat, now=now)
+        except Exception:  # noqa: BLE001 — left due, retried next sweep; the others go on
+            log.exception("heartbeat %s: the miss could not be recorded", heartbeat.name)
     return claimed
+
+
+def _miss(heartbeat: Heartbeat, *, now: datetime) -> int:
+    """One claimed heartbeat's miss: 1 if this sweeper recorded it, 0 if another did."""
+    missed = heartbeat.deadline
+    deadline = heartbeat.next_window(missed=missed, now=now)
+    # Compare-and-set: where rows cannot be locked, the one sweeper whose UPDATE changed the
+    # row acts on this miss; a ping that moved the deadline meanwhile wins too.
+    won = Heartbeat.objects.filter(pk=heartbeat.pk, deadline=missed).update(
+        deadline=deadline, status=Heartbeat.Status.DOWN, started_at=None
+    )
+    if not won:
+        return 0
+    heartbeat.deadline, heartbeat.status = deadline, Heartbeat.Status.DOWN
+    running = heartbeat.started_at is not None
+    heartbeat.started_at = None
+    why = (
+        _("Heartbeat %(name)s: a run started and never reported its end.")
+        if running
+        else _("Heartbeat %(name)s: no ping within the expected time and grace period.")
+    ) % {"name": heartbeat.name}
+    _incident_open(heartbeat, at=min(missed, now), why=why)
+    heartbeat.save(update_fields=["incident"])
+    return 1
 
 
 # --- the incident, through the incident services ------------------------------------------

@@ -55,6 +55,7 @@ def test_a_new_heartbeat_is_armed_at_once(make_heartbeat):
     [
         ({"schedule": "cron", "cron": "every night"}, "cron"),
         ({"schedule": "cron", "cron": "0 3 * *"}, "cron"),
+        ({"schedule": "cron", "cron": "0 0 30 2 *"}, "cron"),  # 30 February never comes
         ({"schedule": "cron", "cron": ""}, "cron"),
         ({"schedule": "interval", "interval": None}, "interval"),
         ({"schedule": "interval", "interval": dt.timedelta(seconds=5)}, "interval"),

@@ -181,3 +181,26 @@ def test_the_incident_follows_the_heartbeats_severity_and_policy(make_heartbeat)
     incident = incidents_of(heartbeat).get()
     assert incident.severity == "P2"
     assert incident.policy.name == "runbook"
+
+
+def test_a_miss_that_cannot_be_recorded_stays_due_and_the_others_are_swept(
+    make_heartbeat, monkeypatch
+):
+    from heartbeats import services
+
+    broken, fine = pinged(make_heartbeat, name="broken"), pinged(make_heartbeat, name="fine")
+    declare = services.incident_declare
+
+    def failing_for_broken(**fields):
+        if fields["service"] == "heartbeat:broken":
+            raise RuntimeError("the database refused")
+        return declare(**fields)
+
+    monkeypatch.setattr(services, "incident_declare", failing_for_broken)
+    assert heartbeats_sweep(now=at(TUESDAY, 3, 31)) == 1
+    assert incidents_of(fine).count() == 1
+    broken.refresh_from_db()
+    assert broken.deadline == at(TUESDAY, 3, 30)  # still due: the next sweep tries again
+    monkeypatch.setattr(services, "incident_declare", declare)
+    assert heartbeats_sweep(now=at(TUESDAY, 3, 32)) == 1
+    assert incidents_of(broken).count() == 1
