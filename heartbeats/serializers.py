@@ -12,6 +12,8 @@ YEAR_SECONDS = int(MAX_PERIOD.total_seconds())
 
 
 class HeartbeatSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    """A scheduled job's check-in: its schedule and grace, its ping URL and its last ping."""
+
     # Seconds, as the policies' delays: a number every client writes the same way.
     interval_seconds = serializers.IntegerField(
         min_value=int(MIN_INTERVAL.total_seconds()),
@@ -23,6 +25,10 @@ class HeartbeatSerializer(RejectUnknownFields, serializers.ModelSerializer):
     cron = StrictCharField(max_length=100, allow_blank=True, required=False)
     severity = serializers.ChoiceField(Severity.choices, required=False)
     ping_url = serializers.CharField(read_only=True)
+    # Read-only fields lose the model's blank=True: no ping yet is "".
+    last_ping_kind = serializers.ChoiceField(
+        Heartbeat.Kind.choices, allow_blank=True, read_only=True
+    )
     current_status = serializers.SerializerMethodField()
     incident = serializers.SerializerMethodField()
 

@@ -6,6 +6,7 @@ from config.base import JST, SYSTEM
 from heartbeats.models import Heartbeat
 from heartbeats.services import heartbeat_create
 from incidents.models import Incident
+from tests.chat.conftest import link_chat, slack, slack_command  # noqa: F401 — the chat's doors
 
 # A Monday in Japan, a few minutes after the 03:00 backup ran.
 MONDAY_0305 = dt.datetime(2026, 3, 2, 3, 5, tzinfo=JST)
