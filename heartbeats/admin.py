@@ -1,5 +1,5 @@
 """Heartbeats in the admin: managers configure them (through the services: permission,
-validation, audit); everyone with the view permission sees their state and last log."""
+validation, audit); responders, executives and managers see their state and last log."""
 
 from django.contrib import admin
 from django.utils import timezone

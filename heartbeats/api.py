@@ -1,5 +1,5 @@
-"""REST API for heartbeats: read by whoever may view them, created and changed by managers;
-writes go through `heartbeats.services`."""
+"""REST API for heartbeats: read by responders, executives and managers, created and changed
+by managers; writes go through `heartbeats.services`."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets

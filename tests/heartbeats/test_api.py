@@ -1,6 +1,6 @@
-"""`/api/v1/heartbeats/`: everyone with a role reads them; managers create and change them,
-through the services (validation, the deadline re-armed, the audit log); bad input is a 400
-that writes nothing."""
+"""`/api/v1/heartbeats/`: responders, executives and managers read them; managers create and
+change them, through the services (validation, the deadline re-armed, the audit log); bad
+input is a 400 that writes nothing."""
 
 import pytest
 from auditlog.models import LogEntry

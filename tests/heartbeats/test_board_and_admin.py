@@ -1,5 +1,5 @@
 """Where people see heartbeats: the board's heartbeats section, and the admin, where managers
-configure them through the services (audited) and everyone with a role reads them."""
+configure them through the services (audited) and responders read them."""
 
 import datetime as dt
 
