@@ -249,7 +249,7 @@ def _incident_resolve(heartbeat: Heartbeat, *, at: datetime) -> None:
         at=min(at, timezone.now()),
     )
     try:
-        incident_transition(
+        heartbeat.incident = incident_transition(
             incident=incident,
             action=Action.RESOLVE,
             actor=SYSTEM,

@@ -77,6 +77,7 @@ def test_a_ping_after_a_miss_resolves_the_incident(make_heartbeat):
     heartbeat = heartbeat_ping(heartbeat=heartbeat, now=at(TUESDAY, 4, 10))
     incident = incidents_of(heartbeat).get()
     assert incident.state == State.POSTMORTEM
+    assert heartbeat.incident.state == State.POSTMORTEM  # what the ping answers from
     assert incident.timeline.filter(kind=TimelineEvent.Kind.ALERTS_RESOLVED).exists()
     assert heartbeat.status == Heartbeat.Status.UP
     assert heartbeat.deadline == at(TUESDAY + dt.timedelta(days=1), 3, 30)
