@@ -38,6 +38,8 @@ CHECKLISTS = [
     "checklists.view_templateitem",
     "checklists.view_knownproblem",
 ]
+# The scheduled jobs' check-ins (the 3:00 backup): seen by all, configured by managers.
+HEARTBEATS = ["heartbeats.view_heartbeat"]
 
 # Everyone who works incidents sees which windows hold alerts; sysadmins (and managers) open
 # and close them, as they run the releases (本番リリース).
@@ -45,9 +47,15 @@ MAINTENANCE_VIEW = ["maintenance.view_maintenancewindow", "maintenance.view_held
 MAINTENANCE_OPEN = ["maintenance.add_maintenancewindow", "maintenance.change_maintenancewindow"]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + MAINTENANCE_OPEN,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS,
+    "sysadmins": RESPONDER
+    + DECIDER
+    + ESCALATE
+    + CHECKLISTS
+    + MAINTENANCE_VIEW
+    + MAINTENANCE_OPEN
+    + HEARTBEATS,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -59,6 +67,7 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_runitem",
         "checklists.view_knownproblem",
         *MAINTENANCE_VIEW,
+        "heartbeats.view_heartbeat",
     ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
@@ -73,6 +82,7 @@ MANAGER_APPS = [
     "checklists",
     "integrations",
     "maintenance",
+    "heartbeats",
     "ops",
     "auth",
     "knox",

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import ChatIdentity
 from accounts.services import chat_identity_of, chat_link_token
-from checklists.selectors import incident_runs, known_problems_for
+from checklists.selectors import incident_runs, item_statuses, known_problems_for
 from checklists.services import run_item_tick
 from config.base import ActionNotAllowed, require_permission
 from escalation.emails import duration_text
@@ -321,13 +321,15 @@ MARKS = {"open": "☐", "done": "☑", "skipped": "⤼"}
 def checklist(chat: ChatUser, words: list[str], name: str) -> Message:
     require_permission(_acting(chat), "checklists.view_checklistrun")
     incident = _incident(words, name)
-    lines, current = [], None
+    lines, current, statuses = [], None, item_statuses()
     for n, run, item in _numbered_items(incident):
         if run is not current:
             lines.append(f"{run.name} ({run.progress()[0]}/{run.progress()[1]})")
             current = run
         optional = "" if item.required else _(" (optional)")
         lines.append(f"{MARKS[item.status]} {n}. {item.text}{optional}")
+        if status := statuses.get(item.template_item_id):
+            lines.append(f"    {status}")
     if not lines:
         return Message([_("%(key)s has no checklist.") % {"key": incident.key}])
     lines.append(_("Tick one: /incident check %(key)s <n>") % {"key": incident.key})

@@ -44,6 +44,7 @@ def items_panel(run: ChecklistRun, request) -> str:
     may_tick = request is not None and request.user.has_perm(services.TICK_PERMISSION)
     may_tick = may_tick and not run.is_closed()
     here = request.get_full_path() if request is not None else ""
+    statuses = selectors.item_statuses()
     rows = []
     for item in run.items.all():
         buttons = ""
@@ -78,13 +79,16 @@ def items_panel(run: ChecklistRun, request) -> str:
                 item.skip_reason,
             )
         command = format_html("<pre><code>{}</code></pre>", item.command) if item.command else ""
+        status = statuses.get(item.template_item_id)
+        live = format_html("<div><strong>{}</strong></div>", status) if status else ""
         rows.append(
             format_html(
-                "<tr><td>{}</td><td>{}{}{}<div class='help'>{}</div></td>"
+                "<tr><td>{}</td><td>{}{}{}{}<div class='help'>{}</div></td>"
                 "<td>{}</td><td>{}</td></tr>",
                 STATUS_MARKS[item.status],
                 item.text,
                 "" if item.required else format_html(" <em>({})</em>", _("optional")),
+                live,
                 command,
                 item.help,
                 who,

@@ -12,11 +12,29 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .models import ChecklistRun, KnownProblem, RunItem
 
 if TYPE_CHECKING:  # the incident's close rule reads this module: no import back at run time
     from incidents.models import Incident
+
+
+# What a run item shows beside its text, by the template item it came from (the backup job's
+# last ping beside バックアップ状態確認). Named by path, as the outbox names its renderers, so
+# that checklists never imports the apps that provide them.
+ITEM_STATUS_PROVIDERS = ["heartbeats.selectors.checklist_item_statuses"]
+
+
+def item_statuses(*, now: datetime | None = None) -> dict[int, str]:
+    """Template item id → its live status line; each provider is one query."""
+    now = now or timezone.now()
+    found: dict[int, str] = {}
+    for path in ITEM_STATUS_PROVIDERS:
+        for item, line in import_string(path)(now=now).items():
+            found[item] = f"{found[item]} / {line}" if item in found else line
+    return found
 
 
 def runs_with_items() -> QuerySet[ChecklistRun]:

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from config.api import StrictCharField, StrictInputSerializer
 
+from . import selectors
 from .models import ChecklistRun, CommandLanguage, KnownProblem, RunItem
 
 
@@ -13,6 +14,7 @@ class RunItemSerializer(serializers.ModelSerializer):
     command_language = serializers.ChoiceField(
         CommandLanguage.choices, allow_blank=True, read_only=True
     )
+    live_status = serializers.SerializerMethodField()
 
     class Meta:
         model = RunItem
@@ -32,8 +34,16 @@ class RunItemSerializer(serializers.ModelSerializer):
             "by",
             "at",
             "note",
+            "live_status",
         ]
         read_only_fields = fields
+
+    def get_live_status(self, item) -> str | None:
+        """What the item's source says now: a linked heartbeat's last ping; null: nothing."""
+        # One lookup per answer, however many items it holds.
+        if self.context.get("item_statuses") is None:
+            self.context["item_statuses"] = selectors.item_statuses()
+        return self.context["item_statuses"].get(item.template_item_id)
 
 
 class ChecklistRunSerializer(serializers.ModelSerializer):

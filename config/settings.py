@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "maintenance",
     "alerts",
     "integrations",
+    "heartbeats",
     "chat",
     "ops",
 ]
@@ -337,6 +338,16 @@ MAINTENANCE_WINDOW_MAX_DAYS = env.float("MAINTENANCE_WINDOW_MAX_DAYS", default=7
 # How often beat releases the alerts of ended windows: the most an incident opens late.
 MAINTENANCE_SWEEP_SECONDS = env.float("MAINTENANCE_SWEEP_SECONDS", default=10.0)
 
+# --- heartbeats -------------------------------------------------------------
+# How often beat looks for heartbeats silent past their deadline: a miss's worst lateness.
+HEARTBEAT_SWEEP_SECONDS = env.float("HEARTBEAT_SWEEP_SECONDS", default=30.0)
+# Heartbeats claimed per sweeper transaction.
+HEARTBEAT_SWEEP_BATCH = env.int("HEARTBEAT_SWEEP_BATCH", default=200)
+# Pings per heartbeat, counted in CACHE_URL's cache as the integrations' rate is.
+HEARTBEAT_PING_RATE_LIMIT = env.str("HEARTBEAT_PING_RATE_LIMIT", default="30/m")
+# A ping's body is kept as the last log up to this many bytes; the rest is cut off.
+HEARTBEAT_LOG_BYTES = env.int("HEARTBEAT_LOG_BYTES", default=10 * 1024)
+
 # --- audit ------------------------------------------------------------------
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
@@ -365,6 +376,21 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.knownproblem",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
     "maintenance.maintenancewindow",
+    # Managers' settings; what pings and the sweeper write is the heartbeat's state, not a change.
+    {
+        "model": "heartbeats.heartbeat",
+        "exclude_fields": [
+            "status",
+            "deadline",
+            "started_at",
+            "last_ping_at",
+            "last_ping_kind",
+            "last_log",
+            "last_log_truncated",
+            "pings",
+            "incident",
+        ],
+    },
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )
@@ -411,6 +437,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {
     "escalation.escalate_due": {"queue": "timers"},
     "escalation.fire_due": {"queue": "timers"},
+    "heartbeats.sweep": {"queue": "timers"},
     # Channel posts wait on other people's servers (timeouts, 429s): never in e-mail's way.
     "notices.send_chat": {"queue": "chat"},
     "notices.deliver_chat": {"queue": "chat"},
@@ -437,6 +464,10 @@ CELERY_BEAT_SCHEDULE = {
     "alerts: release the alerts of ended maintenance windows": {
         "task": "alerts.release_held",
         "schedule": MAINTENANCE_SWEEP_SECONDS,
+    },
+    "heartbeats: open incidents for silent heartbeats": {
+        "task": "heartbeats.sweep",
+        "schedule": HEARTBEAT_SWEEP_SECONDS,
     },
     "escalation: hourly digest": {
         "task": "escalation.digests_hourly",

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -12,6 +12,8 @@ from checklists.api import (
     RunItemViewSet,
 )
 from escalation.api import EscalationPolicyViewSet, TeamViewSet
+from heartbeats import views as heartbeat_views
+from heartbeats.api import HeartbeatViewSet
 from incidents.api import IncidentViewSet
 from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
@@ -26,6 +28,7 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
 router.register("teams", TeamViewSet, basename="team")
+router.register("heartbeats", HeartbeatViewSet, basename="heartbeat")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
@@ -43,6 +46,8 @@ urlpatterns = [
     path("api/v1/chat/mattermost/actions", chat_views.mattermost_actions),
     path("chat/link/<str:token>", chat_views.link, name="chat-link"),
     path("act/<str:token>", act, name="act"),
+    # Every path under /ping/ is the ping view's: it answers JSON for what it does not know.
+    re_path(r"^ping/(?P<path>.*)$", heartbeat_views.ping, name="heartbeat-ping"),
     path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),
     path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
     path("api/v1/", include(router.urls)),

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from config.base import ActionNotAllowed
+from heartbeats.selectors import heartbeats_rows
 from incidents.models import Action, Category, Severity
 from incidents.selectors import incident_by_key
 from incidents.services import incident_transition
@@ -76,6 +77,7 @@ def board_context(request) -> dict:
         "counts": selectors.board_counts(),
         "runs": selectors.maintenance_now(),
         "windows": windows_listed(limit=10),
+        "heartbeats": heartbeats_rows(now=timezone.now()),
         "health": _health_summary(),
         "vitals": prometheus.vitals() if settings.PROMETHEUS_URL else None,
         "may_acknowledge": request.user.has_perm("incidents.acknowledge_incident"),

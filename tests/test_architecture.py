@@ -22,12 +22,13 @@ APPS = [
     "escalation",
     "checklists",
     "integrations",
+    "heartbeats",
     "chat",
     "ops",
 ]
 # Composition roots: they wire every app together, and nothing imports them.
 ROOTS = {"config.urls", "config.wsgi", "config.asgi", "config.settings"}
-ADAPTERS = {"integrations", "chat", "ops"}
+ADAPTERS = {"integrations", "heartbeats", "chat", "ops"}
 DOORS = ("admin", "api", "views", "serializers", "tasks")
 
 

@@ -32,6 +32,8 @@ from checklists.models import RunItem
 from checklists.selectors import incident_runs
 from config.base import SYSTEM
 from escalation.models import Escalation, EscalationLevel, EscalationPolicy
+from heartbeats.models import Heartbeat
+from heartbeats.services import heartbeat_create
 from incidents import services
 from incidents.models import Incident, State, TimelineEvent
 from maintenance.models import MaintenanceWindow
@@ -68,6 +70,7 @@ PERMISSION = {
     "tick": "checklists.tick_runitem",
     "edit policy": "escalation.change_escalationpolicy",
     "open window": "maintenance.add_maintenancewindow",
+    "edit heartbeat": "heartbeats.change_heartbeat",
     "view": "incidents.view_incident",
 }
 # The state each action starts from, and where a lifecycle action leads.
@@ -144,6 +147,7 @@ class World:
     policy: EscalationPolicy
     items: dict[str, int]  # action → the first item of its incident's checklist
     notices: dict[tuple[str, str], int]  # (action, role) → the e-mail that person received
+    heartbeat: Heartbeat
 
 
 def chat_id(user) -> str:
@@ -191,13 +195,16 @@ def build_world() -> World:
         for action, incident in incidents.items()
         for role, user in users.items()
     }
-    return World(users, incidents, policy, items, notices)
+    heartbeat = heartbeat_create(
+        actor=SYSTEM, name="matrix", schedule="cron", cron="0 3 * * *", severity="P1"
+    )
+    return World(users, incidents, policy, items, notices, heartbeat)
 
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """Built inside a transaction that outlives the module's tests (each test's own is a
-    savepoint within it) and is rolled back at the end: the world costs one build, not 588."""
+    savepoint within it) and is rolled back at the end: the world costs one build, not 630."""
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
@@ -219,6 +226,7 @@ class Cell:
     policy: EscalationPolicy
     notice_pk: int
     chat_id: str
+    heartbeat: Heartbeat
     web: Client = field(default_factory=lambda: Client(headers={"accept-language": "en"}))
 
 
@@ -226,7 +234,15 @@ def cell_in(world: World, role: str, action: str) -> Cell:
     user, incident = world.users[role], Incident.objects.get(pk=world.incidents[action].pk)
     notice = world.notices[action, role]
     return Cell(
-        role, action, user, incident, world.items[action], world.policy, notice, chat_id(user)
+        role,
+        action,
+        user,
+        incident,
+        world.items[action],
+        world.policy,
+        notice,
+        chat_id(user),
+        world.heartbeat,
     )
 
 
@@ -263,6 +279,7 @@ def snapshot(cell: Cell) -> dict:
     return totals | {
         "incident": Incident.objects.filter(pk=cell.incident.pk).values().get(),
         "levels": list(EscalationLevel.objects.filter(policy=cell.policy).values()),
+        "heartbeat": Heartbeat.objects.filter(pk=cell.heartbeat.pk).values().get(),
     }
 
 
@@ -347,6 +364,21 @@ def admin_window_form() -> dict:
     }
 
 
+def admin_heartbeat_form(heartbeat: Heartbeat) -> dict:
+    return {
+        "name": heartbeat.name,
+        "description": "edited in the admin",
+        "schedule": heartbeat.schedule,
+        "interval": "",
+        "cron": heartbeat.cron,
+        "grace": "00:30:00",
+        "severity": heartbeat.severity,
+        "policy": heartbeat.policy,
+        "enabled": "on",
+        "checklist_item": "",
+    }
+
+
 def through_admin(cell: Cell) -> Answer:
     web, incident, action = cell.web, cell.incident, cell.action
     web.force_login(cell.user)
@@ -382,6 +414,9 @@ def through_admin(cell: Cell) -> Answer:
     if action == "open window":
         url = "/admin/maintenance/maintenancewindow/add/"
         return web_answer(web.post(url, admin_window_form()))
+    if action == "edit heartbeat":
+        url = f"/admin/heartbeats/heartbeat/{cell.heartbeat.pk}/change/"
+        return web_answer(web.post(url, admin_heartbeat_form(cell.heartbeat)))
     raise AssertionError(action)
 
 
@@ -412,6 +447,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "open window":
         body = {"service": "payments", "ends_at": window_ends().isoformat(), "reason": "リリース"}
         response = api.post("/api/v1/maintenance-windows/", body, format="json")
+    elif action == "edit heartbeat":
+        url = f"/api/v1/heartbeats/{cell.heartbeat.pk}/"
+        response = api.patch(url, {"description": "edited through the API"}, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -434,6 +472,7 @@ CHAT_COMMANDS = {
     # No command changes a policy: what someone might try.
     "edit policy": "policy matrix edited from chat",
     "open window": "maintenance payments 1h リリース",
+    "edit heartbeat": "heartbeat matrix paused from chat",
 }
 
 
@@ -594,6 +633,9 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
     elif action == "open window":
         window = MaintenanceWindow.objects.get(opened_by=user)
         assert LogEntry.objects.get_for_object(window).get().actor == user
+    elif action == "edit heartbeat":
+        assert Heartbeat.objects.get(pk=cell.heartbeat.pk).description.startswith("edited")
+        assert LogEntry.objects.get_for_object(cell.heartbeat).filter(actor=user).exists()
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"

@@ -5,13 +5,17 @@ from accounts.roles import load_roles
 from checklists.defaults import load_checklist_defaults
 from config.beat import beat_task_ensure
 from escalation.defaults import load_escalation_defaults
+from heartbeats.defaults import load_heartbeat_defaults
 
 # 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
 MONTHLY_REPORT = ("10", "0", "*", "1")
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the runbook's defaults (roles, policies, checklists). Idempotent."
+    help = (
+        "Create or refresh the runbook's defaults (roles, policies, checklists, heartbeats). "
+        "Idempotent."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -25,6 +29,10 @@ class Command(BaseCommand):
         self.stdout.write(
             "checklists: {templates} templates, {known_problems} known problems, "
             "{schedules} beat tasks created".format(**created)
+        )
+        heartbeats = load_heartbeat_defaults()
+        self.stdout.write(
+            "heartbeats: {heartbeats} created (backup, 03:00 JST)".format(**heartbeats)
         )
         _, new = beat_task_ensure(
             name="ops: monthly operations report",
