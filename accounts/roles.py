@@ -38,11 +38,18 @@ CHECKLISTS = [
     "checklists.view_templateitem",
     "checklists.view_knownproblem",
 ]
+# 変更管理: the people who deploy record their changes; a pipeline records and finishes them.
+CHANGES = [
+    "changes.view_change",
+    "changes.add_change",
+    "changes.change_change",
+    "changes.finish_change",
+]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + CHANGES,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + CHANGES,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS + CHANGES,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -53,8 +60,9 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_checklistrun",
         "checklists.view_runitem",
         "checklists.view_knownproblem",
+        "changes.view_change",
     ],
-    "integrations": ["incidents.add_incident"],
+    "integrations": ["incidents.add_incident", "changes.add_change", "changes.finish_change"],
     # Managers configure everything; filled with every permission of these apps.
     "managers": [],
 }
@@ -65,6 +73,7 @@ MANAGER_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "changes",
     "integrations",
     "ops",
     "auth",

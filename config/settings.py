@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "changes",
     "alerts",
     "integrations",
     "chat",
@@ -248,6 +249,8 @@ SPECTACULAR_SETTINGS = {
 # --- postmortems -------------------------------------------------------------
 POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / "incidents")))
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
+# 変更管理: where finished changes' records are written (in POSTMORTEM_LANGUAGE).
+CHANGE_DIR = Path(env.str("CHANGE_DIR", default=str(BASE_DIR / "docs" / "changes")))
 OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
 
 # --- escalation -------------------------------------------------------------
@@ -356,6 +359,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.templateitem",
     "checklists.knownproblem",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
+    {"model": "changes.change", "m2m_fields": {"caused_incidents", "fixed_incidents"}},
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )
