@@ -114,14 +114,17 @@ class Change(models.Model):
                 condition=Q(finished_at__isnull=True, result="")
                 | Q(finished_at__isnull=False) & ~Q(result=""),
                 name="change_finished_has_result",
+                violation_error_message=_("A finished change has a result, an open one none."),
             ),
             models.CheckConstraint(
                 condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
                 name="change_finishes_after_start",
+                violation_error_message=_("A change finishes after it starts."),
             ),
             models.CheckConstraint(
                 condition=Q(reverts__isnull=True) | Q(kind="rollback"),
                 name="change_only_rollbacks_revert",
+                violation_error_message=_("Only a rollback reverts another change."),
             ),
         ]
 

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from config.api import StrictCharField, StrictInputSerializer
 
 from .models import Change, Kind, Result
+from .records import record_filename
 
 
 class LinkSerializer(StrictInputSerializer):
@@ -101,8 +102,9 @@ class ChangeSerializer(serializers.ModelSerializer):
         ]
 
     def get_record_file(self, change) -> str:
-        """The record's file name in CHANGE_DIR, once the change has finished."""
-        return change.record_path.rpartition("/")[2]
+        """The record's file name in CHANGE_DIR once the change has finished (written as the
+        answer's transaction commits)."""
+        return record_filename(change) if change.is_finished else ""
 
 
 class IncidentKeysField(serializers.ListField):

@@ -243,6 +243,9 @@ SPECTACULAR_SETTINGS = {
         "CategoryEnum": "incidents.models.Category",
         "IntegrationKindEnum": "integrations.models.Integration.Kind",
         "TimelineEventKindEnum": "incidents.models.TimelineEvent.Kind",
+        "ChangeKindEnum": "changes.models.Kind",
+        "ChangeResultEnum": "changes.models.Result",
+        "ChangeOriginEnum": "changes.models.Origin",
     },
 }
 

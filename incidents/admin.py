@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
@@ -199,7 +199,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
                 (
                     label,
                     format_html_join(
-                        format_html("<br>"),
+                        SafeString("<br>"),
                         '<a href="{}">{}</a> {} · {} {} · {} · {}',
                         (
                             (

@@ -27,6 +27,7 @@ from rest_framework.test import APIClient
 from accounts.models import ChatIdentity, UsedToken
 from accounts.roles import ROLES
 from accounts.tokens import token_read
+from changes.models import Change
 from chat.auth import button_token
 from checklists.models import RunItem
 from checklists.selectors import incident_runs
@@ -67,6 +68,7 @@ PERMISSION = {
     "tick": "checklists.tick_runitem",
     "edit policy": "escalation.change_escalationpolicy",
     "view": "incidents.view_incident",
+    "record change": "changes.add_change",
 }
 # The state each action starts from, and where a lifecycle action leads.
 SOURCE = {
@@ -195,7 +197,7 @@ def build_world() -> World:
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """Built inside a transaction that outlives the module's tests (each test's own is a
-    savepoint within it) and is rolled back at the end: the world costs one build, not 588."""
+    savepoint within it) and is rolled back at the end: the world costs one build, not 630."""
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
@@ -231,7 +233,16 @@ def cell_in(world: World, role: str, action: str) -> Cell:
 def snapshot(cell: Cell) -> dict:
     """Everything an action could change: the incident's row, and how many rows each record
     of what happened holds and when the last changed (three queries: every cell takes two)."""
-    counted = [Incident, TimelineEvent, Escalation, Notice, EscalationLevel, UsedToken, LogEntry]
+    counted = [
+        Incident,
+        TimelineEvent,
+        Escalation,
+        Notice,
+        EscalationLevel,
+        UsedToken,
+        LogEntry,
+        Change,
+    ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
         Incident._meta.db_table,
@@ -350,6 +361,17 @@ def through_admin(cell: Cell) -> Answer:
     if action == "edit policy":
         url = f"/admin/escalation/escalationpolicy/{cell.policy.pk}/change/"
         return web_answer(web.post(url, admin_policy_form(cell.policy, "edited in the admin")))
+    if action == "record change":
+        now = timezone.localtime(timezone.now())
+        form = {
+            "kind": "config",
+            "title": "recorded in the admin",
+            "service": "payments",
+            "started_at_0": now.strftime("%Y-%m-%d"),
+            "started_at_1": now.strftime("%H:%M:%S"),
+            "links": "[]",
+        }
+        return web_answer(web.post("/admin/changes/change/add/", form))
     raise AssertionError(action)
 
 
@@ -377,6 +399,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "edit policy":
         url = f"/api/v1/escalation-policies/{cell.policy.pk}/"
         response = api.patch(url, {"description": "edited through the API"}, format="json")
+    elif action == "record change":
+        body = {"kind": "config", "title": "recorded through the API", "service": "payments"}
+        response = api.post("/api/v1/changes/", body, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -398,6 +423,8 @@ CHAT_COMMANDS = {
     "view": "status {key}",
     # No command changes a policy: what someone might try.
     "edit policy": "policy matrix edited from chat",
+    # Changes are recorded by pipelines and people at the admin or the API, not from chat.
+    "record change": "change config from chat",
 }
 
 
@@ -555,6 +582,9 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
         assert (item.status, item.by) == (RunItem.Status.DONE, user)
     elif action == "edit policy":
         assert EscalationPolicy.objects.get(pk=cell.policy.pk).description.startswith("edited")
+    elif action == "record change":
+        assert Change.objects.count() == before["Change rows"] + 1
+        assert Change.objects.filter(recorded_by=user).exists()
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"
