@@ -54,6 +54,12 @@ class ChangeSerializer(serializers.ModelSerializer):
     checklist_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     record_file = serializers.SerializerMethodField()
     links = LinkSerializer(many=True, read_only=True)
+    result = serializers.ChoiceField(
+        Result.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=_("succeeded, failed, rolled_back; empty while running"),
+    )
 
     class Meta:
         model = Change
