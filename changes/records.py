@@ -7,6 +7,7 @@ list in a fixed order, and the file is replaced atomically (`config.documents`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,13 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _plain(value) -> str:
+    """A detail as one line: text as it is, anything else as canonical JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def record_context(change: Change) -> dict[str, Any]:
     change = change_with_run(change)
     run = change.checklist_run
@@ -60,7 +68,7 @@ def record_context(change: Change) -> dict[str, Any]:
         "caused": sorted(change.caused_incidents.all(), key=lambda i: i.pk),
         "fixed": sorted(change.fixed_incidents.all(), key=lambda i: i.pk),
         "reverted_by": sorted(change.reverted_by.all(), key=lambda c: c.pk),
-        "details": sorted((str(k), str(v)) for k, v in (change.details or {}).items()),
+        "details": sorted((str(k), _plain(v)) for k, v in (change.details or {}).items()),
     }
 
 

@@ -142,3 +142,28 @@ def test_the_change_is_audited_as_the_pipeline(bot, pipeline):
     change = Change.objects.get(pk=Change.pk_from_key(key))
     entry = LogEntry.objects.get_for_object(change).get()
     assert entry.actor == pipeline
+
+
+def test_ticking_the_run_through_the_api_finishes_the_change_with_the_health_check_output(
+    bot, api, operator, settings, django_capture_on_commit_callbacks
+):
+    change = bot.post("/api/v1/changes/", RELEASE, format="json").json()
+    run = ChecklistRun.objects.get(pk=change["checklist_run"])
+    items = list(run.items.order_by("position", "pk"))
+    person = api.__class__().as_user(operator)
+    for item in items[:-1]:
+        url = f"/api/v1/checklists/items/{item.pk}/done/"
+        assert person.post(url, {}, format="json").status_code == 200
+    assert Change.objects.get().finished_at is None
+
+    output = "GET /api/health 200\ndb: ok"
+    url = f"/api/v1/checklists/items/{items[-1].pk}/done/"
+    with django_capture_on_commit_callbacks(execute=True):
+        person.post(url, {"note": output}, format="json")
+
+    finished = Change.objects.get()
+    assert finished.result == "succeeded"
+    run.refresh_from_db()
+    assert finished.finished_at == run.completed_at
+    record = Path(finished.record_path).read_text()
+    assert "  GET /api/health 200\n  db: ok\n" in record
