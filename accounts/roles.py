@@ -45,17 +45,25 @@ HEARTBEATS = ["heartbeats.view_heartbeat"]
 # and close them, as they run the releases (本番リリース).
 MAINTENANCE_VIEW = ["maintenance.view_maintenancewindow", "maintenance.view_heldalert"]
 MAINTENANCE_OPEN = ["maintenance.add_maintenancewindow", "maintenance.change_maintenancewindow"]
+# 変更管理: the people who deploy record their changes; a pipeline records and finishes them.
+CHANGES = [
+    "changes.view_change",
+    "changes.add_change",
+    "changes.change_change",
+    "changes.finish_change",
+]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS + CHANGES,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS + CHANGES,
     "sysadmins": RESPONDER
     + DECIDER
     + ESCALATE
     + CHECKLISTS
     + MAINTENANCE_VIEW
     + MAINTENANCE_OPEN
-    + HEARTBEATS,
+    + HEARTBEATS
+    + CHANGES,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -68,8 +76,9 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_knownproblem",
         *MAINTENANCE_VIEW,
         "heartbeats.view_heartbeat",
+        "changes.view_change",
     ],
-    "integrations": ["incidents.add_incident"],
+    "integrations": ["incidents.add_incident", "changes.add_change", "changes.finish_change"],
     # Managers configure everything; filled with every permission of these apps.
     "managers": [],
 }
@@ -80,6 +89,7 @@ MANAGER_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "changes",
     "integrations",
     "maintenance",
     "heartbeats",

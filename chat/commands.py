@@ -23,9 +23,10 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import ChatIdentity
 from accounts.services import chat_identity_of, chat_link_token
+from changes.selectors import incident_changes
 from checklists.selectors import incident_runs, item_statuses, known_problems_for
 from checklists.services import run_item_tick
-from config.base import ActionNotAllowed, require_permission
+from config.base import JST, ActionNotAllowed, require_permission
 from escalation.emails import duration_text
 from escalation.models import EscalationPolicy
 from escalation.selectors import policy_simulate
@@ -203,7 +204,41 @@ def status(chat: ChatUser, words: list[str], name: str) -> Message:
         window := window_for_service(incident.service)
     ):
         lines.append(window_line(window))
+    lines += _what_changed(incident)
     return Message(lines, incident=incident)
+
+
+def _what_changed(incident: Incident) -> list[str]:
+    """一次切り分け's first question: the service's changes in the 24 hours before detection,
+    and the changes linked as the incident's cause or fix."""
+    found = incident_changes(incident)
+    labels = {
+        "recent": _("Changed before detection: %(change)s"),
+        "caused_by": _("Caused by: %(change)s"),
+        "fixed_by": _("Fixed by: %(change)s"),
+    }
+    lines = []
+    for group, label in labels.items():
+        for change in found[group]:
+            text = " ".join(
+                part
+                for part in (
+                    change["key"],
+                    change["kind_label"],
+                    change["title"],
+                    change["version"],
+                    change["started_at"].astimezone(JST).strftime("%Y-%m-%d %H:%M JST"),
+                    change["result_label"] or _("in progress"),
+                )
+                if part
+            )
+            lines.append(label % {"change": text})
+    if not found["recent"] and incident.service:
+        lines.append(
+            _("No change to %(service)s in the 24 hours before detection.")
+            % {"service": incident.service}
+        )
+    return lines
 
 
 def transition(action: str) -> Callable[[ChatUser, list[str], str], Message]:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from config.base import ActionNotAllowed, require_permission, row_lock, timeline_record
@@ -29,6 +30,10 @@ from .models import (
 )
 
 TICK_PERMISSION = "checklists.tick_runitem"
+# Who is told when a run that belongs to neither an incident nor a period changes (a change's
+# run): named by path, like the outbox's renderers, so checklists imports none of them. Each is
+# called inside the tick's transaction with `run` and `actor`.
+RUN_OWNERS = ["changes.services.change_run_changed"]
 
 
 def _run_closed(*, action: str, run: ChecklistRun) -> ActionNotAllowed:
@@ -152,6 +157,9 @@ def _after_change(*, item: RunItem, action: str, actor: AbstractBaseUser) -> Non
     elif not complete and run.completed_at is not None:
         run.completed_at = None
         run.save(update_fields=["completed_at"])
+    if not run.incident_id and not run.period_start:
+        for owner in RUN_OWNERS:
+            import_string(owner)(run=run, actor=actor)
     if run.incident_id:
         timeline_record(
             incident=run.incident,

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "escalation",
     "checklists",
     "maintenance",
+    "changes",
     "alerts",
     "integrations",
     "heartbeats",
@@ -245,12 +246,17 @@ SPECTACULAR_SETTINGS = {
         "IntegrationKindEnum": "integrations.models.Integration.Kind",
         "TimelineEventKindEnum": "incidents.models.TimelineEvent.Kind",
         "HeldAlertStatusEnum": "maintenance.models.HeldAlert.Status",
+        "ChangeKindEnum": "changes.models.Kind",
+        "ChangeResultEnum": "changes.models.Result",
+        "ChangeOriginEnum": "changes.models.Origin",
     },
 }
 
 # --- postmortems -------------------------------------------------------------
 POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / "incidents")))
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
+# 変更管理: where finished changes' records are written (in POSTMORTEM_LANGUAGE).
+CHANGE_DIR = Path(env.str("CHANGE_DIR", default=str(BASE_DIR / "docs" / "changes")))
 OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
 
 # --- escalation -------------------------------------------------------------
@@ -391,6 +397,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
             "incident",
         ],
     },
+    {"model": "changes.change", "m2m_fields": {"caused_incidents", "fixed_incidents"}},
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},
 )

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ChatIdentityViewSet
+from changes.api import ChangeViewSet
 from chat import views as chat_views
 from checklists.api import (
     ChecklistRunViewSet,
@@ -29,6 +30,7 @@ router.register("integrations", IntegrationViewSet, basename="integration")
 router.register("escalation-policies", EscalationPolicyViewSet, basename="escalation-policy")
 router.register("teams", TeamViewSet, basename="team")
 router.register("heartbeats", HeartbeatViewSet, basename="heartbeat")
+router.register("changes", ChangeViewSet, basename="change")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
@@ -40,6 +42,11 @@ urlpatterns = [
     path("api/v1/integrations/grafana/", integration_views.grafana),
     path("api/v1/alerts/", GenericAlertView.as_view(), name="alerts"),
     path("v2/enqueue", integration_views.pagerduty_enqueue, name="pagerduty-enqueue"),
+    path(
+        "v2/change/enqueue",
+        integration_views.pagerduty_change_enqueue,
+        name="pagerduty-change-enqueue",
+    ),
     path("api/v1/chat/slack/commands", chat_views.slack_commands, name="slack-commands"),
     path("api/v1/chat/slack/interactions", chat_views.slack_interactions),
     path("api/v1/chat/mattermost/commands", chat_views.mattermost_commands),

@@ -6,16 +6,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from alerts.admin import AlertInline
+from changes.selectors import incident_changes
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
 from config.admin import ReadOnlyInline, ViewOnly, adopt, refusal_text
-from config.base import ActionNotAllowed
+from config.base import JST, ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
 
 from . import postmortems, services
@@ -119,6 +120,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     readonly_fields = [
         "state_badge",
         "known_problems",
+        "what_changed",
         "acknowledged_at",
         "resolved_at",
         "closed_at",
@@ -140,7 +142,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": [*main, "detected_at"]})]
         return [
-            (None, {"fields": ["state_badge", *main, "known_problems"]}),
+            (None, {"fields": ["state_badge", *main, "known_problems", "what_changed"]}),
             (_("Postmortem"), {"fields": ["root_cause", "resolution", "dismiss_reason"]}),
             (
                 _("Times"),
@@ -179,6 +181,47 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("key"), ordering="pk")
     def key_display(self, obj):
         return obj.key
+
+    @admin.display(description=_("what changed?"))
+    def what_changed(self, obj):
+        """一次切り分け: the service's changes in the 24 hours before detection, and the
+        changes linked as this incident's cause or fix."""
+        found = incident_changes(obj)
+        groups = [
+            (_("In the 24 hours before detection"), found["recent"]),
+            (_("Caused by"), found["caused_by"]),
+            (_("Fixed by"), found["fixed_by"]),
+        ]
+        html = format_html_join(
+            "",
+            "<p><strong>{}</strong><br>{}</p>",
+            (
+                (
+                    label,
+                    format_html_join(
+                        SafeString("<br>"),
+                        '<a href="{}">{}</a> {} · {} {} · {} · {}',
+                        (
+                            (
+                                c["admin_url"],
+                                c["key"],
+                                c["kind_label"],
+                                c["title"],
+                                c["version"],
+                                c["started_at"].astimezone(JST).strftime("%Y-%m-%d %H:%M JST"),
+                                c["result_label"] or _("in progress"),
+                            )
+                            for c in changes
+                        ),
+                    ),
+                )
+                for label, changes in groups
+                if changes
+            ),
+        )
+        return html or _("No change to %(service)s in the 24 hours before detection.") % {
+            "service": obj.service or "—"
+        }
 
     @admin.display(description=_("severity"), ordering="severity")
     def severity_badge(self, obj):

@@ -21,6 +21,7 @@ from .models import Action, Incident
 from .serializers import (
     ActionItemSerializer,
     IncidentCreateSerializer,
+    IncidentDetailSerializer,
     IncidentSerializer,
     IncidentUpdateSerializer,
     NoteSerializer,
@@ -73,6 +74,9 @@ class IncidentViewSet(
             raise NotFound(_("No incident %(key)s.") % {"key": self.kwargs["key"]})
         return incident
 
+    def get_serializer_class(self):
+        return IncidentSerializer if self.action == "list" else IncidentDetailSerializer
+
     def get_renderers(self):
         # The report is read as Markdown; its edit answers with the fields it changed, in JSON.
         if self.action == "postmortem_update":
@@ -85,7 +89,7 @@ class IncidentViewSet(
 
     @extend_schema(
         request=IncidentCreateSerializer,
-        responses={201: IncidentSerializer, 200: IncidentSerializer},
+        responses={201: IncidentDetailSerializer, 200: IncidentDetailSerializer},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -110,7 +114,7 @@ class IncidentViewSet(
             )
         return self._answer(incident, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentDetailSerializer})
     def partial_update(self, request, key=None):
         incident = self.get_object()
         data = IncidentUpdateSerializer(data=request.data)
@@ -122,7 +126,7 @@ class IncidentViewSet(
 
     @extend_schema(
         request=TransitionSerializer,
-        responses={200: IncidentSerializer, 409: ERROR},
+        responses={200: IncidentDetailSerializer, 409: ERROR},
         operation_id="incidents_transition",
         parameters=[OpenApiParameter("action", str, OpenApiParameter.PATH, enum=Action.values)],
         description=_(
@@ -142,7 +146,7 @@ class IncidentViewSet(
 
     @extend_schema(
         request=EscalateSerializer,
-        responses={200: IncidentSerializer, 409: ERROR},
+        responses={200: IncidentDetailSerializer, 409: ERROR},
         description=_("Move to the next escalation level now (with a reason)."),
     )
     @action(detail=True, methods=["post"])

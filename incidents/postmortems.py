@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from django.utils.text import slugify
 
 from alerts.selectors import incident_alerts
+from changes.selectors import incident_changes
 from checklists.reports import postmortem_checklists
 from config.base import JST
 from config.documents import tidy_markdown, write_atomically
@@ -64,6 +65,23 @@ def _state_durations(
     return [(State(s).label, spent[s]) for s in State.values if s in spent]
 
 
+def _what_changed(incident: Incident) -> list[dict[str, Any]]:
+    """The changes the report lists: the service's in the 24 hours before detection, then
+    those linked as the cause and the fix, each once, with how it relates."""
+    found = incident_changes(incident)
+    relations = {
+        "recent": translation.gettext_lazy("before detection"),
+        "caused_by": translation.gettext_lazy("caused this incident"),
+        "fixed_by": translation.gettext_lazy("fixed this incident"),
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    for group, label in relations.items():
+        for change in found[group]:
+            row = rows.setdefault(change["key"], {**change, "relations": []})
+            row["relations"].append(label)
+    return list(rows.values())
+
+
 def report_context(incident: Incident) -> dict[str, Any]:
     incident = Incident.objects.select_related("commander", "created_by").get(pk=incident.pk)
     events = list(incident_timeline(incident))
@@ -82,6 +100,7 @@ def report_context(incident: Incident) -> dict[str, Any]:
         "time_to_resolve": incident.time_to_resolve,
         "duration": end - incident.detected_at if end else None,
         "state_durations": _state_durations(incident, events),
+        "changes": _what_changed(incident),
         **postmortem_escalations(incident),
         **postmortem_checklists(incident),
     }

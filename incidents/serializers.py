@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from changes.selectors import incident_changes
+from changes.serializers import IncidentChangesSerializer
 from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer, UsernameField
 from escalation.models import EscalationPolicy
 
@@ -64,6 +66,20 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def get_admin_url(self, incident) -> str:
         return incident.get_absolute_admin_url()
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    """One incident: with 一次切り分け's "what changed?" (the list shows none, to stay cheap)."""
+
+    changes = serializers.SerializerMethodField()
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "changes"]
+        read_only_fields = fields
+
+    @extend_schema_field(IncidentChangesSerializer)
+    def get_changes(self, incident) -> dict:
+        return IncidentChangesSerializer(incident_changes(incident)).data
 
 
 class IncidentCreateSerializer(StrictInputSerializer):

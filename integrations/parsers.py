@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
 from alerts.events import AlertEvent
+from changes.models import Kind as ChangeKind
+from changes.models import Result as ChangeResult
 
 from .models import Integration
 
@@ -16,6 +19,8 @@ PAGERDUTY_ACTIONS = {"trigger", "acknowledge", "resolve"}
 # Before this, a sender's time is a zero or a reset clock, not when an alert started (and no
 # incident may be detected before it: incidents.services.EARLIEST_DETECTION).
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+CHANGE_KINDS = set(ChangeKind.values)
+CHANGE_RESULTS = set(ChangeResult.values)
 
 
 class PayloadError(ValueError):
@@ -227,3 +232,87 @@ def pagerduty_alert_event(integration: Integration, body: dict) -> AlertEvent:
         starts_at=_time(payload.get("timestamp")),
         raw=body,
     )
+
+
+def pagerduty_change_event(body) -> dict:
+    """Validate a PagerDuty Change Events body (`POST /v2/change/enqueue`) by PagerDuty's
+    rules: a routing key, a payload with a summary; timestamp, source, custom_details and
+    links optional. Returns it with `links` kept to the well-formed ones."""
+    if not isinstance(body, dict):
+        raise PayloadError(["Event object must be a JSON object"])
+    errors = []
+    routing_key = body.get("routing_key")
+    if not isinstance(routing_key, str) or not routing_key:
+        errors.append("'routing_key' is missing or blank")
+    elif len(routing_key) != 32:
+        errors.append("'routing_key' must be 32 characters")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or not an object")
+    else:
+        summary = payload.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            errors.append("'payload.summary' is missing or blank")
+        elif len(summary) > 1024:
+            errors.append("'payload.summary' must be at most 1024 characters")
+        source = payload.get("source")
+        if source is not None and not isinstance(source, str):
+            errors.append("'payload.source' must be a string")
+        timestamp = payload.get("timestamp")
+        if timestamp is not None and _time(timestamp) is None:
+            errors.append("'payload.timestamp' must be an ISO 8601 timestamp")
+        details = payload.get("custom_details")
+        if details is not None and not isinstance(details, dict | str):
+            errors.append("'payload.custom_details' must be an object")
+    if body.get("links") is not None and not isinstance(body["links"], list):
+        errors.append("'links' must be an array")
+    if errors:
+        raise PayloadError(errors)
+    links = [
+        {
+            "href": link["href"],
+            "text": link.get("text") if isinstance(link.get("text"), str) else "",
+        }
+        for link in body.get("links") or []
+        if isinstance(link, dict) and isinstance(link.get("href"), str) and link["href"].strip()
+    ]
+    return {**body, "links": links}
+
+
+def _detail(details: dict, *names: str) -> str:
+    for name in names:
+        value = details.get(name)
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return ""
+
+
+def pagerduty_change(integration: Integration, body: dict, *, received_at: datetime) -> dict:
+    """A validated change event as `changes.services.change_record` arguments.
+
+    A change event says that something was deployed, nothing more: it is a finished release
+    that succeeded, at `payload.timestamp` (else when it arrived), to the service the routing
+    key stands for (the integration's name). `custom_details` may say otherwise with `kind`,
+    `result`, `service`, `version` (or `commit`, `revision`, `sha`) and `who` (or `author`,
+    `user`); other details are kept as they are.
+    """
+    payload = body["payload"]
+    raw = payload.get("custom_details")
+    details = raw if isinstance(raw, dict) else {}
+    kind = _detail(details, "kind")
+    result = _detail(details, "result")
+    return {
+        "kind": kind if kind in CHANGE_KINDS else "release",
+        "result": result if result in CHANGE_RESULTS else "succeeded",
+        "title": payload["summary"].strip(),
+        "summary": raw if isinstance(raw, str) else "",
+        "service": (_detail(details, "service") or integration.name)[:100],
+        "version": _detail(details, "version", "commit", "revision", "sha")[:200],
+        "who": _detail(details, "who", "author", "user")[:150],
+        "source": (payload.get("source") or "")[:255],
+        "details": {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in details.items()},
+        "links": [
+            {"href": link["href"][:2000], "text": link["text"][:500]} for link in body["links"]
+        ],
+        "started_at": _time(payload.get("timestamp")) or received_at,
+    }

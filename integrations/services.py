@@ -24,9 +24,12 @@ from django.utils.translation import gettext as _
 
 from alerts.events import AlertEvent
 from alerts.services import alert_key_act, alert_receive, alerts_ingest
+from changes.models import Change, Origin
+from changes.services import change_record
 from config.base import (
     SYSTEM,
     ActionNotAllowed,
+    audit_actor_set,
     audit_change,
     fields_allowed,
     require_permission,
@@ -184,6 +187,17 @@ def pagerduty_act(
     lifecycle = Action.ACKNOWLEDGE if action == "acknowledge" else Action.RESOLVE
     return alert_key_act(
         integration=integration, key=dedup_key, action=lifecycle, actor=integration.user
+    )
+
+
+def pagerduty_change_record(*, integration: Integration, body: dict) -> Change:
+    """A PagerDuty change event, validated, recorded as a finished change. The routing key
+    is the integration's secret, checked already: the change is Hikeshi's record of what the
+    integration reported, named after its service account."""
+    audit_actor_set(integration.user)
+    fields = parsers.pagerduty_change(integration, body, received_at=timezone.now())
+    return change_record(
+        actor=SYSTEM, recorded_by=integration.user, origin=Origin.PAGERDUTY, **fields
     )
 
 

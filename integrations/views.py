@@ -8,6 +8,7 @@ import hmac
 import os
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -169,3 +170,39 @@ def pagerduty_enqueue(request):
         {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]},
         status=202,
     )
+
+
+@csrf_exempt
+@require_POST
+def pagerduty_change_enqueue(request):
+    """PagerDuty Change Events `POST /v2/change/enqueue`, answered as PagerDuty answers: a
+    pipeline that reports its deploys to PagerDuty reports them here unchanged. Recorded at
+    once (a change event is rare and opens nothing), as a finished change."""
+    if _too_large(request, PAGERDUTY_MAX_BYTES):
+        return _pagerduty_answer(413, "Request entity too large")
+    if not _says_json(request):
+        return _pagerduty_invalid(["Content-Type must be application/json"])
+    body, wrong = _json(request)
+    if wrong:
+        return _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])
+    try:
+        body = parsers.pagerduty_change_event(body)
+    except parsers.PayloadError as err:
+        return _pagerduty_invalid(err.errors)
+    integration = services.integration_for_secret(
+        body["routing_key"], kinds=(Integration.Kind.PAGERDUTY,)
+    )
+    if integration is None:
+        return _pagerduty_answer(401, "Invalid routing key")
+    if wait := _throttled(request, integration):
+        return _pagerduty_answer(
+            429,
+            "Requests for this service are arriving too quickly. Please retry later.",
+            kind="throttle event",
+            Retry_After=str(wait),
+        )
+    try:
+        services.pagerduty_change_record(integration=integration, body=body)
+    except ValidationError as err:
+        return _pagerduty_invalid(err.messages)
+    return JsonResponse({"status": "success", "message": "Change event processed"}, status=202)

@@ -37,8 +37,10 @@ def _runbook_defaults(db, settings):
 
 @pytest.fixture(autouse=True)
 def _postmortem_dir(settings, tmp_path):
-    """Reports written by tests go to a scratch folder, never into docs/incidents/."""
+    """Reports written by tests go to a scratch folder, never into docs/incidents/ (nor change
+    records into docs/changes/)."""
     settings.POSTMORTEM_DIR = tmp_path / "incidents"
+    settings.CHANGE_DIR = tmp_path / "changes"
 
 
 @pytest.fixture

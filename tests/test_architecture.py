@@ -21,6 +21,7 @@ APPS = [
     "notices",
     "escalation",
     "checklists",
+    "changes",
     "integrations",
     "heartbeats",
     "chat",
@@ -169,4 +170,11 @@ def test_the_architecture_page_shows_what_the_imports_say():
 
 @pytest.mark.parametrize("module", ["checklists.models", "checklists.selectors"])
 def test_what_the_close_rule_reads_never_imports_incidents(module):
+    assert not [t for t in GRAPH[module][0] if app_of(t) == "incidents"]
+
+
+@pytest.mark.parametrize("module", ["changes.models", "changes.selectors", "changes.serializers"])
+def test_what_the_incident_reads_of_changes_never_imports_incidents(module):
+    """The incident's API, admin, chat status and postmortem read "what changed?" from these;
+    changes' services import incidents, so these must not."""
     assert not [t for t in GRAPH[module][0] if app_of(t) == "incidents"]

@@ -27,6 +27,7 @@ from rest_framework.test import APIClient
 from accounts.models import ChatIdentity, UsedToken
 from accounts.roles import ROLES
 from accounts.tokens import token_read
+from changes.models import Change
 from chat.auth import button_token
 from checklists.models import RunItem
 from checklists.selectors import incident_runs
@@ -72,6 +73,7 @@ PERMISSION = {
     "open window": "maintenance.add_maintenancewindow",
     "edit heartbeat": "heartbeats.change_heartbeat",
     "view": "incidents.view_incident",
+    "record change": "changes.add_change",
 }
 # The state each action starts from, and where a lifecycle action leads.
 SOURCE = {
@@ -259,6 +261,16 @@ def snapshot(cell: Cell) -> dict:
         LogEntry,
         MaintenanceWindow,
     ]
+    counted = [
+        Incident,
+        TimelineEvent,
+        Escalation,
+        Notice,
+        EscalationLevel,
+        UsedToken,
+        LogEntry,
+        Change,
+    ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
         Incident._meta.db_table,
@@ -417,6 +429,17 @@ def through_admin(cell: Cell) -> Answer:
     if action == "edit heartbeat":
         url = f"/admin/heartbeats/heartbeat/{cell.heartbeat.pk}/change/"
         return web_answer(web.post(url, admin_heartbeat_form(cell.heartbeat)))
+    if action == "record change":
+        now = timezone.localtime(timezone.now())
+        form = {
+            "kind": "config",
+            "title": "recorded in the admin",
+            "service": "payments",
+            "started_at_0": now.strftime("%Y-%m-%d"),
+            "started_at_1": now.strftime("%H:%M:%S"),
+            "links": "[]",
+        }
+        return web_answer(web.post("/admin/changes/change/add/", form))
     raise AssertionError(action)
 
 
@@ -450,6 +473,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "edit heartbeat":
         url = f"/api/v1/heartbeats/{cell.heartbeat.pk}/"
         response = api.patch(url, {"description": "edited through the API"}, format="json")
+    elif action == "record change":
+        body = {"kind": "config", "title": "recorded through the API", "service": "payments"}
+        response = api.post("/api/v1/changes/", body, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -473,6 +499,8 @@ CHAT_COMMANDS = {
     "edit policy": "policy matrix edited from chat",
     "open window": "maintenance payments 1h リリース",
     "edit heartbeat": "heartbeat matrix paused from chat",
+    # Changes are recorded by pipelines and people at the admin or the API, not from chat.
+    "record change": "change config from chat",
 }
 
 
@@ -636,6 +664,9 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
     elif action == "edit heartbeat":
         assert Heartbeat.objects.get(pk=cell.heartbeat.pk).description.startswith("edited")
         assert LogEntry.objects.get_for_object(cell.heartbeat).filter(actor=user).exists()
+    elif action == "record change":
+        assert Change.objects.count() == before["Change rows"] + 1
+        assert Change.objects.filter(recorded_by=user).exists()
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"

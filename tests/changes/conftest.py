@@ -1,0 +1,32 @@
+import pytest
+
+from changes import services
+from changes.models import Kind
+from config.base import SYSTEM
+from integrations.services import integration_create
+
+
+@pytest.fixture
+def start(operator):
+    """A change started through the service, as a person at the admin or a pipeline would."""
+
+    def start(actor=None, **fields):
+        fields.setdefault("kind", Kind.RELEASE)
+        fields.setdefault("title", "決済API v1.4.2")
+        fields.setdefault("service", "payments")
+        return services.change_start(actor=actor or operator, **fields)
+
+    return start
+
+
+@pytest.fixture
+def pipeline(make_user):
+    """A deploy pipeline's account: the integrations role."""
+    return make_user("integrations", username="deploy-bot")
+
+
+@pytest.fixture
+def pagerduty(db):
+    integration, secret = integration_create(name="payments", kind="pagerduty", actor=SYSTEM)
+    integration.secret = secret
+    return integration
