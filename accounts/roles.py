@@ -38,11 +38,18 @@ CHECKLISTS = [
     "checklists.view_templateitem",
     "checklists.view_knownproblem",
 ]
+VENDORS = [
+    "vendors.view_vendor",
+    "vendors.view_vendorticket",
+    "vendors.add_vendorticket",
+    "vendors.change_vendorticket",
+    "vendors.close_vendorticket",
+]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS,
-    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS,
+    "operations": RESPONDER + ESCALATE + CHECKLISTS + VENDORS,
+    "developers": RESPONDER + ESCALATE + CHECKLISTS + VENDORS,
+    "sysadmins": RESPONDER + DECIDER + ESCALATE + CHECKLISTS + VENDORS,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -53,6 +60,8 @@ ROLES: dict[str, list[str]] = {
         "checklists.view_checklistrun",
         "checklists.view_runitem",
         "checklists.view_knownproblem",
+        "vendors.view_vendor",
+        "vendors.view_vendorticket",
     ],
     "integrations": ["incidents.add_incident"],
     # Managers configure everything; filled with every permission of these apps.
@@ -65,6 +74,7 @@ MANAGER_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "vendors",
     "integrations",
     "ops",
     "auth",

@@ -32,6 +32,7 @@ from escalation.selectors import policy_simulate
 from escalation.services.timers import incident_escalate
 from incidents import services
 from incidents.models import ACTIVE_STATES, Action, Incident, Severity
+from vendors.selectors import incident_vendor_contacts
 
 from .messages import Message
 
@@ -181,7 +182,16 @@ def status(chat: ChatUser, words: list[str], name: str) -> Message:
         _("Known problem: %(title)s") % {"title": problem.title}
         for problem in known_problems_for(incident, limit=3)
     ]
+    lines += [_vendor_line(vendor) for vendor in incident_vendor_contacts(incident)]
     return Message(lines, incident=incident)
+
+
+def _vendor_line(vendor: dict) -> str:
+    """外部ベンダー連絡先: "Vendor: Vercel — サポートチケット経由 https://… (open: 12345)"."""
+    line = _("Vendor: %(name)s — %(contact)s") % vendor
+    if vendor["open_tickets"]:
+        line += " " + _("(open tickets: %(refs)s)") % {"refs": ", ".join(vendor["open_tickets"])}
+    return line
 
 
 def transition(action: str) -> Callable[[ChatUser, list[str], str], Message]:

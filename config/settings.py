@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "notices",
     "escalation",
     "checklists",
+    "vendors",
     "alerts",
     "integrations",
     "chat",
@@ -355,6 +356,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.checklisttemplate",
     "checklists.templateitem",
     "checklists.knownproblem",
+    "vendors.vendor",
+    "vendors.vendorticket",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
     # A lockout, and the manager who lifted it by deleting the attempt.
     {"model": "axes.accessattempt", "exclude_fields": ["get_data", "post_data", "http_accept"]},

@@ -19,6 +19,7 @@ from notices.views import act
 from ops import board
 from ops.metrics import metrics
 from ops.views import health, live
+from vendors.api import IncidentVendorTicketCloseView, IncidentVendorTicketsView, VendorViewSet
 
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
@@ -28,6 +29,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
+router.register("vendors", VendorViewSet, basename="vendor")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -43,6 +45,11 @@ urlpatterns = [
     path("act/<str:token>", act, name="act"),
     path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),
     path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
+    path("api/v1/incidents/<str:key>/vendor-tickets/", IncidentVendorTicketsView.as_view()),
+    path(
+        "api/v1/incidents/<str:key>/vendor-tickets/<int:ticket>/close/",
+        IncidentVendorTicketCloseView.as_view(),
+    ),
     path("api/v1/", include(router.urls)),
     path("api/health", health, name="health"),
     path("api/health/live", live, name="health-live"),

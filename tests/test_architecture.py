@@ -20,6 +20,7 @@ APPS = [
     "notices",
     "escalation",
     "checklists",
+    "vendors",
     "integrations",
     "chat",
     "ops",

@@ -40,6 +40,7 @@ from notices.models import Channel, Notice
 from tests.admin_forms import form_for
 from tests.chat.conftest import MATTERMOST_TOKEN, SLACK_SECRETS, command_body, slack_signature
 from tests.factories import UserFactory, token_for
+from vendors.models import Vendor, VendorTicket
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "PERMISSIONS.md"
@@ -66,6 +67,7 @@ PERMISSION = {
     "severity": "incidents.change_incident",
     "tick": "checklists.tick_runitem",
     "edit policy": "escalation.change_escalationpolicy",
+    "vendor ticket": "vendors.add_vendorticket",
     "view": "incidents.view_incident",
 }
 # The state each action starts from, and where a lifecycle action leads.
@@ -195,7 +197,7 @@ def build_world() -> World:
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """Built inside a transaction that outlives the module's tests (each test's own is a
-    savepoint within it) and is rolled back at the end: the world costs one build, not 588."""
+    savepoint within it) and is rolled back at the end: the world costs one build, not 630."""
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
@@ -231,7 +233,16 @@ def cell_in(world: World, role: str, action: str) -> Cell:
 def snapshot(cell: Cell) -> dict:
     """Everything an action could change: the incident's row, and how many rows each record
     of what happened holds and when the last changed (three queries: every cell takes two)."""
-    counted = [Incident, TimelineEvent, Escalation, Notice, EscalationLevel, UsedToken, LogEntry]
+    counted = [
+        Incident,
+        TimelineEvent,
+        Escalation,
+        Notice,
+        EscalationLevel,
+        UsedToken,
+        LogEntry,
+        VendorTicket,
+    ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
         Incident._meta.db_table,
@@ -280,7 +291,7 @@ INCIDENTS = "/admin/incidents/incident"
 
 def admin_declare_form() -> dict:
     now = timezone.localtime(timezone.now() - timedelta(minutes=1))
-    empty = ("timeline", "alerts", "checklist_runs", "action_items")
+    empty = ("timeline", "alerts", "checklist_runs", "vendor_tickets", "action_items")
     counts = ("TOTAL_FORMS", "INITIAL_FORMS")
     return {
         "title": "declared in the admin",
@@ -350,6 +361,10 @@ def through_admin(cell: Cell) -> Answer:
     if action == "edit policy":
         url = f"/admin/escalation/escalationpolicy/{cell.policy.pk}/change/"
         return web_answer(web.post(url, admin_policy_form(cell.policy, "edited in the admin")))
+    if action == "vendor ticket":
+        vendor = Vendor.objects.get(key="supabase")
+        form = {"incident": incident.pk, "vendor": vendor.pk, "reference": "SUP-1", "note": ""}
+        return web_answer(web.post("/admin/vendors/vendorticket/add/", form))
     raise AssertionError(action)
 
 
@@ -377,6 +392,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "edit policy":
         url = f"/api/v1/escalation-policies/{cell.policy.pk}/"
         response = api.patch(url, {"description": "edited through the API"}, format="json")
+    elif action == "vendor ticket":
+        body = {"vendor": "supabase", "reference": "SUP-1"}
+        response = api.post(f"{base}vendor-tickets/", body, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -398,6 +416,8 @@ CHAT_COMMANDS = {
     "view": "status {key}",
     # No command changes a policy: what someone might try.
     "edit policy": "policy matrix edited from chat",
+    # Tickets are recorded in the admin and the API: what someone might try.
+    "vendor ticket": "vendor {key} supabase SUP-1",
 }
 
 
@@ -555,6 +575,11 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
         assert (item.status, item.by) == (RunItem.Status.DONE, user)
     elif action == "edit policy":
         assert EscalationPolicy.objects.get(pk=cell.policy.pk).description.startswith("edited")
+    elif action == "vendor ticket":
+        ticket = VendorTicket.objects.get(incident=incident)
+        assert (ticket.reference, ticket.opened_by) == ("SUP-1", user)
+        kind = TimelineEvent.Kind.VENDOR_TICKET_OPENED
+        assert incident.timeline.filter(kind=kind, actor=user).exists()
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"

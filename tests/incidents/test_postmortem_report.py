@@ -19,6 +19,8 @@ from incidents import postmortems, services
 from incidents.models import ActionItem, Incident
 from integrations.services import integration_create
 from tests.checklists.factories import resolve_all_items
+from vendors.models import Vendor
+from vendors.services import vendor_ticket_close, vendor_ticket_open
 
 GOLDEN = Path(__file__).parent / "golden"
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -82,7 +84,32 @@ def closed_incident(make_user):
                 incident=i, actor=operator, message="DB接続数が上限に到達 (max_connections)"
             ),
         ),
+        (
+            25,
+            lambda i: vendor_ticket_open(
+                incident=i,
+                vendor=Vendor.objects.get(key="supabase"),
+                reference="SUP-12345",
+                note="max_connections の一時引き上げを依頼",
+                actor=commander,
+            ),
+        ),
+        (
+            26,
+            lambda i: vendor_ticket_open(
+                incident=i,
+                vendor=Vendor.objects.get(key="vercel"),
+                reference="https://vercel.com/help/case/678",
+                actor=operator,
+            ),
+        ),
         (31, lambda i: services.incident_transition(incident=i, action="recover", actor=commander)),
+        (
+            40,
+            lambda i: vendor_ticket_close(
+                ticket=i.vendor_tickets.get(reference="SUP-12345"), actor=commander, note="回答あり"
+            ),
+        ),
         (47, lambda i: services.incident_transition(incident=i, action="resolve", actor=commander)),
     ]
     for minutes, step in steps:

@@ -5,13 +5,17 @@ from accounts.roles import load_roles
 from checklists.defaults import load_checklist_defaults
 from config.beat import beat_task_ensure
 from escalation.defaults import load_escalation_defaults
+from vendors.defaults import load_vendor_defaults
 
 # 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
 MONTHLY_REPORT = ("10", "0", "*", "1")
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the runbook's defaults (roles, policies, checklists). Idempotent."
+    help = (
+        "Create or refresh the runbook's defaults (roles, policies, checklists, vendors). "
+        "Idempotent."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -26,6 +30,8 @@ class Command(BaseCommand):
             "checklists: {templates} templates, {known_problems} known problems, "
             "{schedules} beat tasks created".format(**created)
         )
+        vendors = load_vendor_defaults()
+        self.stdout.write("vendors: {vendors} vendors created".format(**vendors))
         _, new = beat_task_ensure(
             name="ops: monthly operations report",
             task="ops.write_monthly_report",
