@@ -9,6 +9,10 @@ from .models import Vendor, VendorTicket
 class VendorSerializer(serializers.ModelSerializer):
     provides = serializers.CharField(read_only=True)
     support_channel = serializers.CharField(read_only=True)
+    # Blank for a vendor reached only through its channel (the CDN's desks): not a URI then.
+    support_url = serializers.CharField(
+        read_only=True, help_text=_("The support page's URL; empty when there is none.")
+    )
 
     class Meta:
         model = Vendor
