@@ -359,7 +359,8 @@ class PostmortemAdmin(admin.ModelAdmin):
     @admin.display(description=_("preview"))
     def preview(self, obj):
         text = postmortems.report_render(incident=obj.incident, language=get_language())
-        html = markdown.markdown(text, extensions=["tables"])
+        # The responders' code blocks are kept in the report: shown as code here too.
+        html = markdown.markdown(text, extensions=["tables", "fenced_code"])
         return mark_safe(nh3.clean(html))  # noqa: S308 # nosec B308 B703 # sanitised by nh3 just above
 
     def save_model(self, request, obj, form, change):
