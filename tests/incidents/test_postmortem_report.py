@@ -263,6 +263,17 @@ def test_free_text_sections_keep_the_responders_markdown(declare, sysadmin):
     assert "<code>&lt;kept&gt;</code>" in resolution
 
 
+def test_blank_lines_inside_a_code_block_are_kept(declare, sysadmin):
+    script = "```sh\nsudo systemctl stop app\n\n\nsudo systemctl start app\n```"
+    incident = declare(title="plain")
+    services.incident_update(incident=incident, actor=sysadmin, root_cause=script)
+
+    text = postmortems.report_render(incident=incident, language="en")
+
+    assert script in text
+    assert "\n\n\n## " not in text  # the template's own stray blank lines still go
+
+
 def test_an_unclosed_code_fence_stays_inside_its_section(declare, sysadmin):
     incident = declare(title="plain")
     services.incident_update(
