@@ -69,6 +69,13 @@ class VendorTicketInlineForm(forms.ModelForm):
         model = VendorTicket
         fields = ["vendor", "reference", "note", "status"]
 
+    def clean_vendor(self):
+        vendor = self.cleaned_data["vendor"]
+        # The vendor of a recorded ticket is its identity: a wrong one is a new ticket.
+        if self.instance.pk and vendor != self.instance.vendor:
+            raise ValidationError(_("A recorded ticket keeps its vendor; open a new one."))
+        return vendor
+
     def clean_status(self):
         status = self.cleaned_data["status"]
         if self.instance.status == VendorTicket.Status.CLOSED and status != self.instance.status:
@@ -86,10 +93,6 @@ class VendorTicketInline(admin.TabularInline):
     can_delete = False
     fields = ["vendor", "reference", "note", "status", "opened_at", "opened_by", "closed_at"]
     readonly_fields = ["opened_at", "opened_by", "closed_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # The vendor of a recorded ticket is its identity: a wrong one is a new ticket.
-        return self.readonly_fields
 
 
 def save_vendor_tickets(formset, *, incident, actor) -> None:

@@ -91,6 +91,25 @@ def test_setting_a_row_to_closed_closes_the_ticket_and_a_closed_one_stays_closed
     assert VendorTicket.objects.get().status == "closed"
 
 
+def test_a_recorded_ticket_keeps_its_vendor(client, operator, incident, supabase):
+    ticket = vendor_ticket_open(incident=incident, vendor=supabase, reference="S", actor=operator)
+    client.force_login(operator)
+    row = {
+        "id": ticket.pk,
+        "incident": incident.pk,
+        "vendor": Vendor.objects.get(key="vercel").pk,
+        "reference": "S",
+        "status": "open",
+    }
+
+    response = client.post(
+        f"{INCIDENTS}/{incident.pk}/change/", form_for(incident, **ticket_rows(row, initial=1))
+    )
+
+    assert response.status_code == 200  # the page again, with the row's error
+    assert VendorTicket.objects.get().vendor == supabase
+
+
 def test_the_ticket_list_adds_through_the_service_and_closes_in_bulk(
     client, operator, incident, supabase
 ):
