@@ -52,10 +52,29 @@ CHANGES = [
     "changes.change_change",
     "changes.finish_change",
 ]
+VENDORS = [
+    "vendors.view_vendor",
+    "vendors.view_vendorticket",
+    "vendors.add_vendorticket",
+    "vendors.change_vendorticket",
+    "vendors.close_vendorticket",
+]
 
 ROLES: dict[str, list[str]] = {
-    "operations": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS + CHANGES,
-    "developers": RESPONDER + ESCALATE + CHECKLISTS + MAINTENANCE_VIEW + HEARTBEATS + CHANGES,
+    "operations": RESPONDER
+    + ESCALATE
+    + CHECKLISTS
+    + MAINTENANCE_VIEW
+    + HEARTBEATS
+    + CHANGES
+    + VENDORS,
+    "developers": RESPONDER
+    + ESCALATE
+    + CHECKLISTS
+    + MAINTENANCE_VIEW
+    + HEARTBEATS
+    + CHANGES
+    + VENDORS,
     "sysadmins": RESPONDER
     + DECIDER
     + ESCALATE
@@ -63,7 +82,8 @@ ROLES: dict[str, list[str]] = {
     + MAINTENANCE_VIEW
     + MAINTENANCE_OPEN
     + HEARTBEATS
-    + CHANGES,
+    + CHANGES
+    + VENDORS,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -77,6 +97,8 @@ ROLES: dict[str, list[str]] = {
         *MAINTENANCE_VIEW,
         "heartbeats.view_heartbeat",
         "changes.view_change",
+        "vendors.view_vendor",
+        "vendors.view_vendorticket",
     ],
     "integrations": ["incidents.add_incident", "changes.add_change", "changes.finish_change"],
     # Managers configure everything; filled with every permission of these apps.
@@ -90,6 +112,7 @@ MANAGER_APPS = [
     "escalation",
     "checklists",
     "changes",
+    "vendors",
     "integrations",
     "maintenance",
     "heartbeats",

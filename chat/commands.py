@@ -34,6 +34,7 @@ from escalation.services.timers import incident_escalate
 from incidents import services
 from incidents.models import ACTIVE_STATES, Action, Incident, Severity
 from maintenance.selectors import window_for_service, windows_listed
+from vendors.selectors import incident_vendor_contacts
 
 from .messages import Message
 
@@ -205,6 +206,7 @@ def status(chat: ChatUser, words: list[str], name: str) -> Message:
     ):
         lines.append(window_line(window))
     lines += _what_changed(incident)
+    lines += [_vendor_line(vendor) for vendor in incident_vendor_contacts(incident)]
     return Message(lines, incident=incident)
 
 
@@ -239,6 +241,14 @@ def _what_changed(incident: Incident) -> list[str]:
             % {"service": incident.service}
         )
     return lines
+
+
+def _vendor_line(vendor: dict) -> str:
+    """外部ベンダー連絡先: "Vendor: Vercel — サポートチケット経由 https://… (open: 12345)"."""
+    line = _("Vendor: %(name)s — %(contact)s") % vendor
+    if vendor["open_tickets"]:
+        line += " " + _("(open tickets: %(refs)s)") % {"refs": ", ".join(vendor["open_tickets"])}
+    return line
 
 
 def transition(action: str) -> Callable[[ChatUser, list[str], str], Message]:

@@ -6,12 +6,26 @@ import os
 import tempfile
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
+PARSER = MarkdownIt("commonmark")
+
 
 def tidy_markdown(text: str) -> str:
-    """Templates leave stray blank lines around tags; normalise so the bytes are stable."""
+    """Templates leave stray blank lines around tags; normalise so the bytes are stable.
+
+    Blank lines inside a code block are its content (a responder's script), so they stay.
+    """
+    lines = text.splitlines()
+    code = {
+        number
+        for token in PARSER.parse(text)
+        if token.type in ("fence", "code_block") and token.map
+        for number in range(*token.map)
+    }
     out: list[str] = []
-    for line in (line.rstrip() for line in text.splitlines()):
-        if line or (out and out[-1]):
+    for number, line in enumerate(line.rstrip() for line in lines):
+        if line or number in code or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip() + "\n"
 

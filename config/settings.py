@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "checklists",
     "maintenance",
     "changes",
+    "vendors",
     "alerts",
     "integrations",
     "heartbeats",
@@ -380,6 +381,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "checklists.checklisttemplate",
     "checklists.templateitem",
     "checklists.knownproblem",
+    "vendors.vendor",
+    "vendors.vendorticket",
     {"model": "integrations.integration", "exclude_fields": ["secret_hash"]},
     "maintenance.maintenancewindow",
     # Managers' settings; what pings and the sweeper write is the heartbeat's state, not a change.

@@ -23,6 +23,7 @@ from notices.views import act
 from ops import board
 from ops.metrics import metrics
 from ops.views import health, live
+from vendors.api import IncidentVendorTicketCloseView, IncidentVendorTicketsView, VendorViewSet
 
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
@@ -35,6 +36,7 @@ router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run"
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
 router.register("maintenance-windows", MaintenanceWindowViewSet, basename="maintenance-window")
+router.register("vendors", VendorViewSet, basename="vendor")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -57,6 +59,11 @@ urlpatterns = [
     re_path(r"^ping/(?P<path>.*)$", heartbeat_views.ping, name="heartbeat-ping"),
     path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),
     path("api/v1/incidents/<str:key>/known-problems/", IncidentKnownProblemsView.as_view()),
+    path("api/v1/incidents/<str:key>/vendor-tickets/", IncidentVendorTicketsView.as_view()),
+    path(
+        "api/v1/incidents/<str:key>/vendor-tickets/<int:ticket>/close/",
+        IncidentVendorTicketCloseView.as_view(),
+    ),
     path("api/v1/", include(router.urls)),
     path("api/health", health, name="health"),
     path("api/health/live", live, name="health-live"),

@@ -54,7 +54,8 @@ class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
             "how, if nobody resolves it. Computed by the code that escalates for real."
         ),
     )
-    @action(detail=True, methods=["get"])
+    # One policy's plan, answered whole: no page, and the schema must not promise one.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def simulate(self, request, pk=None):
         policy = self.get_object()
         query = SimulateQuerySerializer(data=request.query_params.dict())

@@ -16,6 +16,7 @@ from config.base import JST
 from incidents.models import Incident, State
 from notices.links import act_url
 from notices.models import Notice
+from vendors.selectors import incident_vendor_contacts
 
 from .models import Escalation, Team
 
@@ -76,6 +77,11 @@ def _notice_context(notice: Notice) -> dict[str, Any]:
         "acknowledge_url": act_url(notice) if incident.state == State.DETECTED else "",
         **_links(incident),
         **_contacts(notice.data.get("emergency_contact", False)),
+        # 外部ベンダー連絡先: for the levels that decide (system administrators, executives), the
+        # vendors of the affected service, beside the emergency phone those levels carry.
+        "vendors": (
+            incident_vendor_contacts(incident) if notice.data.get("emergency_contact") else []
+        ),
     }
 
 

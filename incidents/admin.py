@@ -18,6 +18,8 @@ from checklists.selectors import known_problems_for
 from config.admin import ReadOnlyInline, ViewOnly, adopt, refusal_text
 from config.base import JST, ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
+from vendors.admin import VendorTicketInline, save_vendor_tickets, vendor_contacts_html
+from vendors.models import VendorTicket
 
 from . import postmortems, services
 from .models import Action, ActionItem, Incident, Postmortem, Severity, State, TimelineEvent
@@ -121,6 +123,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         "state_badge",
         "known_problems",
         "what_changed",
+        "vendors",
         "acknowledged_at",
         "resolved_at",
         "closed_at",
@@ -132,6 +135,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         AlertInline,
         EscalationInline,
         IncidentChecklistInline,
+        VendorTicketInline,
         ActionItemInline,
         TimelineInline,
     ]
@@ -142,7 +146,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": [*main, "detected_at"]})]
         return [
-            (None, {"fields": ["state_badge", *main, "known_problems", "what_changed"]}),
+            (None, {"fields": ["state_badge", *main, "known_problems", "what_changed", "vendors"]}),
             (_("Postmortem"), {"fields": ["root_cause", "resolution", "dismiss_reason"]}),
             (
                 _("Times"),
@@ -177,6 +181,11 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         return format_html_join(
             "", "<p><strong>{}</strong><br>{}</p>", ((p.title, p.resolution) for p in problems)
         )
+
+    @admin.display(description=_("vendors to contact"))
+    def vendors(self, obj):
+        """外部ベンダー連絡先 of the affected service, and the tickets already open."""
+        return vendor_contacts_html(obj)
 
     @admin.display(description=_("key"), ordering="pk")
     def key_display(self, obj):
@@ -280,6 +289,8 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
 
     def save_formset(self, request, form, formset, change):
         """Action items added, changed or removed on the incident's page: through the services."""
+        if formset.model is VendorTicket:
+            return save_vendor_tickets(formset, incident=form.instance, actor=request.user)
         if formset.model is not ActionItem:
             return super().save_formset(request, form, formset, change)
         save_action_items(formset, incident=form.instance, actor=request.user)
@@ -391,7 +402,8 @@ class PostmortemAdmin(admin.ModelAdmin):
     @admin.display(description=_("preview"))
     def preview(self, obj):
         text = postmortems.report_render(incident=obj.incident, language=get_language())
-        html = markdown.markdown(text, extensions=["tables"])
+        # The responders' code blocks are kept in the report: shown as code here too.
+        html = markdown.markdown(text, extensions=["tables", "fenced_code"])
         return mark_safe(nh3.clean(html))  # noqa: S308 # nosec B308 B703 # sanitised by nh3 just above
 
     def save_model(self, request, obj, form, change):

@@ -307,6 +307,8 @@ class TimelineEvent(models.Model):
         CHECKLIST_DONE = "checklist_done", _("Checklist item done")
         CHECKLIST_SKIPPED = "checklist_skipped", _("Checklist item skipped")
         CHECKLIST_UNDONE = "checklist_undone", _("Checklist item reopened")
+        VENDOR_TICKET_OPENED = "vendor_ticket_opened", _("Vendor ticket opened")
+        VENDOR_TICKET_CLOSED = "vendor_ticket_closed", _("Vendor ticket closed")
 
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="timeline", verbose_name=_("incident")

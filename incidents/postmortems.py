@@ -2,7 +2,7 @@
 
 The report is a file a team commits (ドキュメント更新: docs/incidents/), so the same
 incident data must always give the same bytes. Its sections come from the apps that own
-them: the escalation history, the detection (alerts), the checklists.
+them: the escalation history, the detection (alerts), the checklists, the vendor tickets.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from checklists.reports import postmortem_checklists
 from config.base import JST
 from config.documents import tidy_markdown, write_atomically
 from escalation.selectors import postmortem_escalations
+from vendors.selectors import postmortem_vendor_tickets
 
 from .models import Action, Incident, Postmortem, State, TimelineEvent
 from .selectors import incident_timeline
@@ -103,6 +104,7 @@ def report_context(incident: Incident) -> dict[str, Any]:
         "changes": _what_changed(incident),
         **postmortem_escalations(incident),
         **postmortem_checklists(incident),
+        **postmortem_vendor_tickets(incident),
     }
 
 

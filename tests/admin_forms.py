@@ -26,5 +26,7 @@ def form_for(incident, **extra):
         "checklist_runs-INITIAL_FORMS": "0",
         "action_items-TOTAL_FORMS": "0",
         "action_items-INITIAL_FORMS": "0",
+        "vendor_tickets-TOTAL_FORMS": "0",
+        "vendor_tickets-INITIAL_FORMS": "0",
         **extra,
     }

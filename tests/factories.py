@@ -36,3 +36,19 @@ class IncidentFactory(factory.django.DjangoModelFactory):
 
 def token_for(user) -> str:
     return AuthToken.objects.create(user=user, expiry=None)[1]
+
+
+class VendorFactory(factory.django.DjangoModelFactory):
+    """Raw vendor rows; the runbook's own (vercel, supabase, cdn) are seeded in every test."""
+
+    class Meta:
+        model = "vendors.Vendor"
+
+    key = factory.Sequence(lambda n: f"vendor-{n}")
+    name = factory.Sequence(lambda n: f"Vendor {n}")
+    provides_ja = "メール配信"
+    provides_en = "E-mail delivery"
+    support_channel_ja = "サポート窓口"
+    support_channel_en = "Support desk"
+    support_url = "https://vendor.example/support"
+    services = factory.LazyFunction(lambda: ["mail"])

@@ -22,6 +22,7 @@ APPS = [
     "escalation",
     "checklists",
     "changes",
+    "vendors",
     "integrations",
     "heartbeats",
     "chat",

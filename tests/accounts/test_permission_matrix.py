@@ -44,6 +44,7 @@ from notices.models import Channel, Notice
 from tests.admin_forms import form_for
 from tests.chat.conftest import MATTERMOST_TOKEN, SLACK_SECRETS, command_body, slack_signature
 from tests.factories import UserFactory, token_for
+from vendors.models import Vendor, VendorTicket
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "PERMISSIONS.md"
@@ -72,6 +73,7 @@ PERMISSION = {
     "edit policy": "escalation.change_escalationpolicy",
     "open window": "maintenance.add_maintenancewindow",
     "edit heartbeat": "heartbeats.change_heartbeat",
+    "vendor ticket": "vendors.add_vendorticket",
     "view": "incidents.view_incident",
     "record change": "changes.add_change",
 }
@@ -271,6 +273,16 @@ def snapshot(cell: Cell) -> dict:
         LogEntry,
         Change,
     ]
+    counted = [
+        Incident,
+        TimelineEvent,
+        Escalation,
+        Notice,
+        EscalationLevel,
+        UsedToken,
+        LogEntry,
+        VendorTicket,
+    ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
         Incident._meta.db_table,
@@ -320,7 +332,7 @@ INCIDENTS = "/admin/incidents/incident"
 
 def admin_declare_form() -> dict:
     now = timezone.localtime(timezone.now() - timedelta(minutes=1))
-    empty = ("timeline", "alerts", "checklist_runs", "action_items")
+    empty = ("timeline", "alerts", "checklist_runs", "vendor_tickets", "action_items")
     counts = ("TOTAL_FORMS", "INITIAL_FORMS")
     return {
         "title": "declared in the admin",
@@ -440,6 +452,10 @@ def through_admin(cell: Cell) -> Answer:
             "links": "[]",
         }
         return web_answer(web.post("/admin/changes/change/add/", form))
+    if action == "vendor ticket":
+        vendor = Vendor.objects.get(key="supabase")
+        form = {"incident": incident.pk, "vendor": vendor.pk, "reference": "SUP-1", "note": ""}
+        return web_answer(web.post("/admin/vendors/vendorticket/add/", form))
     raise AssertionError(action)
 
 
@@ -476,6 +492,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "record change":
         body = {"kind": "config", "title": "recorded through the API", "service": "payments"}
         response = api.post("/api/v1/changes/", body, format="json")
+    elif action == "vendor ticket":
+        body = {"vendor": "supabase", "reference": "SUP-1"}
+        response = api.post(f"{base}vendor-tickets/", body, format="json")
     else:
         raise AssertionError(action)
     return Answer(response.status_code, response.content.decode())
@@ -501,6 +520,8 @@ CHAT_COMMANDS = {
     "edit heartbeat": "heartbeat matrix paused from chat",
     # Changes are recorded by pipelines and people at the admin or the API, not from chat.
     "record change": "change config from chat",
+    # Tickets are recorded in the admin and the API: what someone might try.
+    "vendor ticket": "vendor {key} supabase SUP-1",
 }
 
 
@@ -667,6 +688,11 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
     elif action == "record change":
         assert Change.objects.count() == before["Change rows"] + 1
         assert Change.objects.filter(recorded_by=user).exists()
+    elif action == "vendor ticket":
+        ticket = VendorTicket.objects.get(incident=incident)
+        assert (ticket.reference, ticket.opened_by) == ("SUP-1", user)
+        kind = TimelineEvent.Kind.VENDOR_TICKET_OPENED
+        assert incident.timeline.filter(kind=kind, actor=user).exists()
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"

@@ -8,6 +8,8 @@ from accounts.models import Profile
 from checklists.models import RunItem
 from incidents.models import Incident, State, TimelineEvent
 from tests.chat.conftest import MATTERMOST_TOKEN
+from vendors.models import Vendor
+from vendors.services import vendor_ticket_open
 
 
 @pytest.fixture
@@ -241,3 +243,18 @@ def test_mattermost_commands_answer_with_attachments_and_signed_buttons(
     assert [a["id"] for a in actions] == ["acknowledge", "resolve", "escalate"]
     assert actions[0]["integration"]["context"]["token"]
     assert MATTERMOST_TOKEN not in response.content.decode()
+
+
+def test_status_lists_the_vendors_of_the_affected_service(slack_command, sysadmin_in_chat, declare):
+    incident = declare(title="静的アセットが404", service="CDN")
+    vendor_ticket_open(
+        incident=incident,
+        vendor=Vendor.objects.get(key="cdn"),
+        reference="CF-991",
+        actor=sysadmin_in_chat,
+    )
+
+    lines = slack_command(f"status {incident.key}")["text"].split("\n")
+
+    assert "ベンダー: CDN — 各種プロバイダー窓口 (対応中のチケット: CF-991)" in lines
+    assert not [line for line in lines if "Vercel" in line or "Supabase" in line]

@@ -12,6 +12,8 @@ from escalation.services.timers import escalate_due
 from notices.emails import notice_message
 from notices.models import Notice
 from notices.services import notice_deliver
+from vendors.models import Vendor
+from vendors.services import vendor_ticket_open
 
 T0 = dt.datetime(2026, 11, 2, 1, 0, tzinfo=dt.UTC)
 
@@ -68,3 +70,55 @@ def test_language_is_the_recipients_japanese_by_default(escalated):
 def test_p1_notices_are_mailed_immediately(escalated):
     notice_deliver()
     assert {m.to[0] for m in mail.outbox} >= {"ops@luxucare.test", "dev-team@luxucare.co.jp"}
+
+
+@pytest.fixture
+def database_down(declare, settings, operator):
+    """An incident of the database service, a Supabase ticket open, escalated to level 3."""
+    settings.SITE_URL = "https://hikeshi.example.jp"
+    with time_machine.travel(T0, tick=False) as traveller:
+        incident = declare(severity="P1", title="DB接続不可", service="Database")
+        vendor_ticket_open(
+            incident=incident,
+            vendor=Vendor.objects.get(key="supabase"),
+            reference="SUP-77",
+            actor=operator,
+        )
+        traveller.move_to(T0 + dt.timedelta(hours=1))
+        escalate_due(now=timezone.now())
+    return incident
+
+
+def test_level_three_lists_the_affected_services_vendors_with_how_to_reach_them(database_down):
+    message = message_for(database_down, 3)
+    html = message.alternatives[0].content
+
+    assert "影響サービスの外部ベンダー連絡先" in message.body
+    line = next(line for line in message.body.splitlines() if line.startswith("- Supabase"))
+    assert "ダッシュボード内サポート https://supabase.com/dashboard/support/new" in line
+    assert "SUP-77" in line  # the ticket already open, so nobody opens a second
+    assert "Vercel" not in message.body  # it serves web and api, not the database
+    assert '<a href="https://supabase.com/dashboard/support/new">' in html
+
+
+def test_level_three_in_english_says_how_to_reach_them_in_english(database_down):
+    notice = Notice.objects.filter(incident=database_down, escalation__level=3)[0]
+    notice.language = "en"
+
+    body = notice_message(notice).body
+
+    assert "Vendors of the affected service" in body
+    assert "Supabase (Database and automatic backups): Support from the dashboard" in body
+
+
+def test_levels_below_three_list_no_vendor(database_down):
+    message = message_for(database_down, 2)
+    assert "Supabase" not in message.body
+    assert "Supabase" not in message.alternatives[0].content
+
+
+def test_a_delivered_level_three_mail_carries_the_vendor_lines(database_down):
+    notice_deliver()
+
+    (sent,) = [m for m in mail.outbox if "[L3]" in m.subject]
+    assert "supabase.com/dashboard/support/new" in sent.body

@@ -114,6 +114,8 @@ def test_declaring_from_the_admin_uses_the_service(as_role):
             "checklist_runs-INITIAL_FORMS": "0",
             "action_items-TOTAL_FORMS": "0",
             "action_items-INITIAL_FORMS": "0",
+            "vendor_tickets-TOTAL_FORMS": "0",
+            "vendor_tickets-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content[:3000]

@@ -107,6 +107,21 @@ def test_the_admin_previews_the_report_sanitised(client, make_user, declare, sys
     assert b"<script>alert(1)</script>" not in page
 
 
+def test_the_admin_preview_shows_the_responders_code_blocks_as_code(
+    client, make_user, declare, sysadmin
+):
+    incident = declare(title="DB接続数の枯渇")
+    services.incident_update(
+        incident=incident, actor=sysadmin, root_cause="```sql\nSHOW max_connections;\n```"
+    )
+    services.incident_transition(incident=incident, action="resolve", actor=sysadmin)
+    client.force_login(make_user("managers"))
+
+    draft = Postmortem.objects.get(incident=incident)
+    page = client.get(f"/admin/incidents/postmortem/{draft.pk}/change/").content.decode()
+    assert "<pre><code" in page and "SHOW max_connections;" in page
+
+
 def test_the_admin_generate_action_writes_the_file(client, make_user, resolved, settings):
     client.force_login(make_user("managers"))
     client.post(

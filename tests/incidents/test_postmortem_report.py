@@ -19,6 +19,8 @@ from incidents import postmortems, services
 from incidents.models import ActionItem, Incident
 from integrations.services import integration_create
 from tests.checklists.factories import resolve_all_items
+from vendors.models import Vendor
+from vendors.services import vendor_ticket_close, vendor_ticket_open
 
 GOLDEN = Path(__file__).parent / "golden"
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -79,10 +81,35 @@ def closed_incident(make_user):
         (
             20,
             lambda i: services.incident_add_note(
-                incident=i, actor=operator, message="DB接続数が上限に到達"
+                incident=i, actor=operator, message="DB接続数が上限に到達 (max_connections)"
+            ),
+        ),
+        (
+            25,
+            lambda i: vendor_ticket_open(
+                incident=i,
+                vendor=Vendor.objects.get(key="supabase"),
+                reference="SUP-12345",
+                note="max_connections の一時引き上げを依頼",
+                actor=commander,
+            ),
+        ),
+        (
+            26,
+            lambda i: vendor_ticket_open(
+                incident=i,
+                vendor=Vendor.objects.get(key="vercel"),
+                reference="https://vercel.com/help/case/678",
+                actor=operator,
             ),
         ),
         (31, lambda i: services.incident_transition(incident=i, action="recover", actor=commander)),
+        (
+            40,
+            lambda i: vendor_ticket_close(
+                ticket=i.vendor_tickets.get(reference="SUP-12345"), actor=commander, note="回答あり"
+            ),
+        ),
         (47, lambda i: services.incident_transition(incident=i, action="resolve", actor=commander)),
     ]
     for minutes, step in steps:
@@ -93,13 +120,23 @@ def closed_incident(make_user):
             incident=incident,
             actor=commander,
             impact="全ユーザーの決済が約40分間失敗",
-            root_cause="接続プールの上限 (max_connections=100) に到達",
-            resolution="接続プールを拡張し、アプリケーションを再起動",
+            root_cause=(
+                "接続プールの上限 (`max_connections=100`) に到達\n\n"
+                "# 確認したこと\n\n"
+                "1. `SHOW max_connections;` が 100\n"
+                "2. 接続数が **100** に張り付いていた\n\n"
+                "```sql\nSELECT count(*) FROM pg_stat_activity;\n```"
+            ),
+            resolution=(
+                "接続プールを拡張し、アプリケーションを再起動\n\n"
+                "    sudo systemctl restart app\n\n"
+                "<script>alert(1)</script> は設定画面に残っていたメモ"
+            ),
             impact_users="約12,000人",
             impact_duration="42分",
             impact_data="なし",
-            contributing_factors="接続数の監視閾値が 95% と高すぎた\n\nリトライが接続を増幅した",
-            lessons_learned="DB接続数 80% で警告する (ランブック準拠)",
+            contributing_factors="- 接続数の監視閾値が 95% と高すぎた\n- リトライが接続を増幅した",
+            lessons_learned="監視\n===\n\nDB接続数 80% で警告する (ランブック準拠) <b>必須</b>",
         )
         ActionItem.objects.create(
             incident=incident,
@@ -177,27 +214,76 @@ def test_file_names_carry_an_ascii_slug_or_the_key_alone(title, slug):
     assert postmortems.report_filename(incident) == expected
 
 
-def test_hostile_text_cannot_break_the_markdown_structure(declare, sysadmin):
+def _html(incident):
+    return markdown.markdown(
+        postmortems.report_render(incident=incident, language="en"),
+        extensions=["tables", "fenced_code"],
+    )
+
+
+def _section(html: str, title: str) -> str:
+    """The HTML between a section's heading and the next section's."""
+    start = html.index(f"<h2>{title}</h2>") + len(f"<h2>{title}</h2>")
+    return html[start : html.index("<h2>", start)]
+
+
+def test_hostile_one_line_fields_cannot_break_the_markdown_structure(declare, sysadmin):
     incident = declare(title="# DROP | `rm -rf` **boom** [x](javascript:alert(1)) <b>")
     services.incident_add_note(incident=incident, actor=sysadmin, message="a | b\n# not a heading")
-    services.incident_update(
-        incident=incident, actor=sysadmin, root_cause="```\ncode fence\n```\n> quote\n1. item"
-    )
     plain = declare(title="plain")
     services.incident_add_note(incident=plain, actor=sysadmin, message="a b")
-    services.incident_update(incident=plain, actor=sysadmin, root_cause="code fence")
 
-    html = markdown.markdown(
-        postmortems.report_render(incident=incident, language="en"), extensions=["tables"]
-    )
-    reference = markdown.markdown(
-        postmortems.report_render(incident=plain, language="en"), extensions=["tables"]
-    )
+    html, reference = _html(incident), _html(plain)
 
     for tag in ("<h1", "<h2", "<h3", "<table", "<tr", "<td", "<li", "<blockquote", "<code", "<a "):
         assert html.count(tag) == reference.count(tag), tag
     assert "<b>" not in html and "<strong>" not in html
     assert "# DROP | `rm -rf` **boom**" in html.replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_free_text_sections_keep_the_responders_markdown(declare, sysadmin):
+    incident = declare(title="plain")
+    services.incident_update(
+        incident=incident,
+        actor=sysadmin,
+        root_cause=(
+            "# Cause\n\n- pool full\n- retries\n\n```sh\npsql -c 'SHOW max_connections'\n```"
+        ),
+        resolution="Restarted <script>alert(1)</script> and `<kept>`\n\n<div onclick=x>block</div>",
+    )
+
+    html = _html(incident)
+    root_cause, resolution = _section(html, "Root cause"), _section(html, "Resolution")
+
+    assert "<h3>Cause</h3>" in root_cause and html.count("<h1>") == 1
+    assert "<li>pool full</li>" in root_cause
+    assert "<pre><code class=\"language-sh\">psql -c 'SHOW max_connections'" in root_cause
+    assert "<script>" not in html and "<div onclick" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in resolution
+    assert "<code>&lt;kept&gt;</code>" in resolution
+
+
+def test_blank_lines_inside_a_code_block_are_kept(declare, sysadmin):
+    script = "```sh\nsudo systemctl stop app\n\n\nsudo systemctl start app\n```"
+    incident = declare(title="plain")
+    services.incident_update(incident=incident, actor=sysadmin, root_cause=script)
+
+    text = postmortems.report_render(incident=incident, language="en")
+
+    assert script in text
+    assert "\n\n\n## " not in text  # the template's own stray blank lines still go
+
+
+def test_an_unclosed_code_fence_stays_inside_its_section(declare, sysadmin):
+    incident = declare(title="plain")
+    services.incident_update(
+        incident=incident, actor=sysadmin, root_cause="```\nSELECT 1;", resolution="done"
+    )
+
+    html = _html(incident)
+
+    assert "SELECT 1;" in _section(html, "Root cause")
+    assert "<h2>Resolution</h2>" in html
 
 
 def test_a_failed_render_leaves_no_partial_file(closed_incident, settings):

@@ -6,6 +6,7 @@ from checklists.defaults import load_checklist_defaults
 from config.beat import beat_task_ensure
 from escalation.defaults import load_escalation_defaults
 from heartbeats.defaults import load_heartbeat_defaults
+from vendors.defaults import load_vendor_defaults
 
 # 月次タスク: 運用レポート作成 — 00:10 JST on the 1st, for the month that just ended.
 MONTHLY_REPORT = ("10", "0", "*", "1")
@@ -13,8 +14,8 @@ MONTHLY_REPORT = ("10", "0", "*", "1")
 
 class Command(BaseCommand):
     help = (
-        "Create or refresh the runbook's defaults (roles, policies, checklists, heartbeats). "
-        "Idempotent."
+        "Create or refresh the runbook's defaults (roles, policies, checklists, heartbeats, "
+        "vendors). Idempotent."
     )
 
     @transaction.atomic
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "heartbeats: {heartbeats} created (backup, 03:00 JST)".format(**heartbeats)
         )
+        vendors = load_vendor_defaults()
+        self.stdout.write("vendors: {vendors} vendors created".format(**vendors))
         _, new = beat_task_ensure(
             name="ops: monthly operations report",
             task="ops.write_monthly_report",
