@@ -131,6 +131,16 @@ class ChangeCreateSerializer(StrictInputSerializer):
     reverts = StrictCharField(required=False, max_length=30, help_text=_("Rollbacks: CHG-<n>"))
     caused_incidents = IncidentKeysField(required=False, max_length=50)
     fixed_incidents = IncidentKeysField(required=False, max_length=50)
+    maintenance_window = serializers.BooleanField(
+        required=False,
+        help_text=_("A release opens a maintenance window over its service; false: none."),
+    )
+    window_minutes = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=7 * 24 * 60,
+        help_text=_("How long the release's window lasts (CHANGE_WINDOW_MINUTES by default)."),
+    )
     # Reported when it is over: finished at once, with no checklist.
     result = serializers.ChoiceField(Result.choices, required=False)
     finished_at = serializers.DateTimeField(required=False)

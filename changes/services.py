@@ -2,16 +2,19 @@
 finished (by the API, the admin, PagerDuty's Change Events, or its run completing), linked to
 the incidents it caused or fixed, and its record written to docs/changes/.
 
-`change_start` and `change_finish` are the shape other apps call: a release that opens a
-maintenance window will call them, and be called back the same way.
+A release opens a maintenance window over its service for its expected duration (unless told
+not to), and closes it when it finishes: the alerts a deploy makes fire page nobody, and those
+still firing when it is over open their incidents then.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,13 +23,16 @@ from django.utils.translation import gettext as _
 
 from checklists.models import ChecklistRun, ChecklistTemplate
 from checklists.services import checklist_run_create
-from config.base import ActionNotAllowed, fields_allowed, require_permission, row_lock
+from config.base import SYSTEM, ActionNotAllowed, fields_allowed, require_permission, row_lock
 from incidents.models import Incident
+from maintenance.selectors import window_by_reference
+from maintenance.services import close_window, open_window
 
 from . import records
 from .models import Change, Kind, Origin, Result
 
 Actor = AbstractBaseUser | AnonymousUser
+logger = logging.getLogger(__name__)
 
 ADD_PERMISSION = "changes.add_change"
 FINISH_PERMISSION = "changes.finish_change"
@@ -97,10 +103,15 @@ def change_start(
     fixed_incidents: Iterable[Incident] = (),
     checklist: bool = True,
     recorded_by: AbstractBaseUser | None = None,
+    maintenance_window: bool = True,
+    window_minutes: int | None = None,
 ) -> Change:
     """Record a change as it begins, with a run of its runbook checklist (`checklist`) to tick
     through; it finishes when the run completes or `change_finish` says so. `recorded_by`:
-    who to name when the actor is Hikeshi itself (an integration's service account)."""
+    who to name when the actor is Hikeshi itself (an integration's service account).
+
+    A release with a service opens a maintenance window over it (`maintenance_window`) for
+    `window_minutes` (CHANGE_WINDOW_MINUTES by default), closed when it finishes."""
     require_permission(actor, ADD_PERMISSION)
     if reverts is not None and reverts.pk is None:
         raise ValidationError({"reverts": [_("No such change.")]})
@@ -126,7 +137,36 @@ def change_start(
     change.save()
     _link(change, caused_incidents, Relation.CAUSED)
     _link(change, fixed_incidents, Relation.FIXED)
+    if maintenance_window and change.kind == Kind.RELEASE and change.service:
+        _window_open(change, minutes=window_minutes or settings.CHANGE_WINDOW_MINUTES)
     return change
+
+
+def _window_open(change: Change, *, minutes: int) -> None:
+    """The release's window, opened by Hikeshi on behalf of whoever recorded the change.
+
+    One already over its service (a manager's, say) covers the release too: the change is
+    recorded all the same, without a window of its own, rather than failing the deploy."""
+    try:
+        with transaction.atomic():
+            open_window(
+                actor=SYSTEM,
+                opened_by=change.recorded_by or SYSTEM,
+                service=change.service,
+                starts_at=change.started_at,
+                ends_at=change.started_at + timedelta(minutes=minutes),
+                reason=f"{change.key} {change.title}"[:500],
+                reference=change.key,
+            )
+    except ValidationError as refusal:
+        logger.info("%s opened no maintenance window: %s", change.key, refusal.messages)
+
+
+def _window_close(change: Change) -> None:
+    """The release is over: its window ends now, and the alerts it held still firing open."""
+    window = window_by_reference(change.key)
+    if window is not None:
+        close_window(window=window, actor=SYSTEM)
 
 
 def _finish(change: Change, *, result: str, finished_at: datetime | None) -> Change:
@@ -141,6 +181,7 @@ def _finish(change: Change, *, result: str, finished_at: datetime | None) -> Cha
     change.result = result
     change.full_clean(exclude=["checklist_run"])
     change.save(update_fields=["finished_at", "result", "updated_at"])
+    _window_close(change)
     if change.kind == Kind.ROLLBACK and result == Result.SUCCEEDED and change.reverts_id:
         _mark_rolled_back(change.reverts)
     _record_after_commit(change)
@@ -177,6 +218,8 @@ def change_record(
     """A change reported once it is over (PagerDuty's Change Events): started and finished in
     one step, with no checklist to tick."""
     require_permission(actor, FINISH_PERMISSION)
+    start.pop("window_minutes", None)
+    start["maintenance_window"] = False  # over already: nothing left to hold
     change = change_start(actor=actor, checklist=False, **start)
     return _finish(change, result=result, finished_at=finished_at or change.started_at)
 

@@ -258,6 +258,8 @@ POSTMORTEM_DIR = Path(env.str("POSTMORTEM_DIR", default=str(BASE_DIR / "docs" / 
 POSTMORTEM_LANGUAGE = env.str("POSTMORTEM_LANGUAGE", default="ja")
 # 変更管理: where finished changes' records are written (in POSTMORTEM_LANGUAGE).
 CHANGE_DIR = Path(env.str("CHANGE_DIR", default=str(BASE_DIR / "docs" / "changes")))
+# How long a release's maintenance window lasts unless its record says (`window_minutes`).
+CHANGE_WINDOW_MINUTES = env.int("CHANGE_WINDOW_MINUTES", default=60)
 OPS_REPORT_DIR = Path(env.str("OPS_REPORT_DIR", default=str(BASE_DIR / "docs" / "reports")))
 
 # --- escalation -------------------------------------------------------------

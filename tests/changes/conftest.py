@@ -4,6 +4,8 @@ from changes import services
 from changes.models import Kind
 from config.base import SYSTEM
 from integrations.services import integration_create
+from tests.integrations.conftest import alertmanager, post_alertmanager  # noqa: F401
+from tests.maintenance.conftest import window  # noqa: F401
 
 
 @pytest.fixture
