@@ -262,25 +262,7 @@ def snapshot(cell: Cell) -> dict:
         UsedToken,
         LogEntry,
         MaintenanceWindow,
-    ]
-    counted = [
-        Incident,
-        TimelineEvent,
-        Escalation,
-        Notice,
-        EscalationLevel,
-        UsedToken,
-        LogEntry,
         Change,
-    ]
-    counted = [
-        Incident,
-        TimelineEvent,
-        Escalation,
-        Notice,
-        EscalationLevel,
-        UsedToken,
-        LogEntry,
         VendorTicket,
     ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]

@@ -126,7 +126,8 @@ def test_later_transitions_are_posted_to_the_channel_too(escalated, receiver, sy
 def test_a_slack_button_acts_as_the_presser_and_replaces_the_message(
     escalated, receiver, slack, link_chat, sysadmin, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    # The settings' own (namespaced) key: Celery 5.6 reads it before the plain one.
+    monkeypatch.setitem(celery_app.conf, "CELERY_TASK_ALWAYS_EAGER", True)
     link_chat(sysadmin)
     incident = escalated()
     body = interaction_body("acknowledge", incident.key, response_url=receiver.url("/respond"))
