@@ -138,33 +138,47 @@ def _pagerduty_invalid(errors: list[str]) -> JsonResponse:
     return _pagerduty_answer(400, "Event object is invalid", errors)
 
 
-@csrf_exempt
-@require_POST
-def pagerduty_enqueue(request):
-    """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
+def _pagerduty_accepted(request, parse) -> tuple[Integration | None, dict | None, object]:
+    """What both PagerDuty endpoints refuse, in PagerDuty's order and words: too large, not
+    JSON, an invalid event (by `parse`), an unknown routing key, too many. Returns the
+    integration and the parsed event, or the refusal to answer."""
     if _too_large(request, PAGERDUTY_MAX_BYTES):
-        return _pagerduty_answer(413, "Request entity too large")
+        return None, None, _pagerduty_answer(413, "Request entity too large")
     if not _says_json(request):
-        return _pagerduty_invalid(["Content-Type must be application/json"])
+        return None, None, _pagerduty_invalid(["Content-Type must be application/json"])
     body, wrong = _json(request)
     if wrong:
-        return _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])
+        return None, None, _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])
     try:
-        body = parsers.pagerduty_event(body)
+        body = parse(body)
     except parsers.PayloadError as err:
-        return _pagerduty_invalid(err.errors)
+        return None, None, _pagerduty_invalid(err.errors)
     integration = services.integration_for_secret(
         body["routing_key"], kinds=(Integration.Kind.PAGERDUTY,)
     )
     if integration is None:
-        return _pagerduty_answer(401, "Invalid routing key")
+        return None, None, _pagerduty_answer(401, "Invalid routing key")
     if wait := _throttled(request, integration):
-        return _pagerduty_answer(
-            429,
-            "Requests for this service are arriving too quickly. Please retry later.",
-            kind="throttle event",
-            Retry_After=str(wait),
+        return (
+            None,
+            None,
+            _pagerduty_answer(
+                429,
+                "Requests for this service are arriving too quickly. Please retry later.",
+                kind="throttle event",
+                Retry_After=str(wait),
+            ),
         )
+    return integration, body, None
+
+
+@csrf_exempt
+@require_POST
+def pagerduty_enqueue(request):
+    """PagerDuty Events API v2 `POST /v2/enqueue`, answered as PagerDuty answers."""
+    integration, body, refusal = _pagerduty_accepted(request, parsers.pagerduty_event)
+    if refusal:
+        return refusal
     services.delivery_accept(integration=integration, body=body)
     return JsonResponse(
         {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]},
@@ -178,29 +192,9 @@ def pagerduty_change_enqueue(request):
     """PagerDuty Change Events `POST /v2/change/enqueue`, answered as PagerDuty answers: a
     pipeline that reports its deploys to PagerDuty reports them here unchanged. Recorded at
     once (a change event is rare and opens nothing), as a finished change."""
-    if _too_large(request, PAGERDUTY_MAX_BYTES):
-        return _pagerduty_answer(413, "Request entity too large")
-    if not _says_json(request):
-        return _pagerduty_invalid(["Content-Type must be application/json"])
-    body, wrong = _json(request)
-    if wrong:
-        return _pagerduty_invalid([f"Event object is not valid JSON: {wrong}"])
-    try:
-        body = parsers.pagerduty_change_event(body)
-    except parsers.PayloadError as err:
-        return _pagerduty_invalid(err.errors)
-    integration = services.integration_for_secret(
-        body["routing_key"], kinds=(Integration.Kind.PAGERDUTY,)
-    )
-    if integration is None:
-        return _pagerduty_answer(401, "Invalid routing key")
-    if wait := _throttled(request, integration):
-        return _pagerduty_answer(
-            429,
-            "Requests for this service are arriving too quickly. Please retry later.",
-            kind="throttle event",
-            Retry_After=str(wait),
-        )
+    integration, body, refusal = _pagerduty_accepted(request, parsers.pagerduty_change_event)
+    if refusal:
+        return refusal
     try:
         services.pagerduty_change_record(integration=integration, body=body)
     except ValidationError as err:
