@@ -132,16 +132,21 @@ def alertmanager_events(integration: Integration, body) -> list[AlertEvent]:
     return events
 
 
-def pagerduty_event(body) -> dict:
-    """Validate a PagerDuty Events API v2 body by PagerDuty's own rules; return it cleaned."""
+def _pagerduty_routing_errors(body) -> list[str]:
+    """Both PagerDuty APIs: an object, with a routing key of 32 characters."""
     if not isinstance(body, dict):
         raise PayloadError(["Event object must be a JSON object"])
-    errors = []
     routing_key = body.get("routing_key")
     if not isinstance(routing_key, str) or not routing_key:
-        errors.append("'routing_key' is missing or blank")
-    elif len(routing_key) != 32:
-        errors.append("'routing_key' must be 32 characters")
+        return ["'routing_key' is missing or blank"]
+    if len(routing_key) != 32:
+        return ["'routing_key' must be 32 characters"]
+    return []
+
+
+def pagerduty_event(body) -> dict:
+    """Validate a PagerDuty Events API v2 body by PagerDuty's own rules; return it cleaned."""
+    errors = _pagerduty_routing_errors(body)
     action = body.get("event_action")
     # A list or an object here cannot even be looked up in the set of actions.
     if not isinstance(action, str) or action not in PAGERDUTY_ACTIONS:
@@ -238,14 +243,7 @@ def pagerduty_change_event(body) -> dict:
     """Validate a PagerDuty Change Events body (`POST /v2/change/enqueue`) by PagerDuty's
     rules: a routing key, a payload with a summary; timestamp, source, custom_details and
     links optional. Returns it with `links` kept to the well-formed ones."""
-    if not isinstance(body, dict):
-        raise PayloadError(["Event object must be a JSON object"])
-    errors = []
-    routing_key = body.get("routing_key")
-    if not isinstance(routing_key, str) or not routing_key:
-        errors.append("'routing_key' is missing or blank")
-    elif len(routing_key) != 32:
-        errors.append("'routing_key' must be 32 characters")
+    errors = _pagerduty_routing_errors(body)
     payload = body.get("payload")
     if not isinstance(payload, dict):
         errors.append("'payload' is missing or not an object")
