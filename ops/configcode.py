@@ -32,8 +32,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from checklists import services as checklists
 from checklists.models import ChecklistTemplate, CommandLanguage, KnownProblem, TemplateItem
 from checklists.models import Kind as ChecklistKind
+from checklists.services import template_items
 from config.base import record_delete, record_save
 from config.documents import write_atomically
 from escalation.models import EscalationPolicy, StopOn, Team
@@ -330,10 +332,6 @@ def _policy(policy: EscalationPolicy) -> dict:
 ITEM_FIELDS = [name for name in ITEM["properties"]]
 
 
-def _items(template: ChecklistTemplate) -> list[TemplateItem]:
-    return sorted(template.items.all(), key=lambda item: (item.position, item.pk))
-
-
 def _template(template: ChecklistTemplate) -> dict:
     return {
         "key": template.key,
@@ -344,7 +342,9 @@ def _template(template: ChecklistTemplate) -> dict:
         "severities": sorted(template.severities or []),
         "categories": sorted(template.categories or []),
         "is_active": template.is_active,
-        "items": [{name: getattr(item, name) for name in ITEM_FIELDS} for item in _items(template)],
+        "items": [
+            {name: getattr(item, name) for name in ITEM_FIELDS} for item in template_items(template)
+        ],
     }
 
 
@@ -355,7 +355,7 @@ def _known_problem(problem: KnownProblem) -> dict:
 def _item_reference(item: TemplateItem | None) -> dict | None:
     if item is None:
         return None
-    place = [row.pk for row in _items(item.template)].index(item.pk) + 1
+    place = [row.pk for row in template_items(item.template)].index(item.pk) + 1
     return {"template": item.template.key, "item": place}
 
 
@@ -701,29 +701,15 @@ def _policy_write(change: Change, want: dict, actor) -> None:
 def _template_write(change: Change, want: dict, actor) -> None:
     fields = {k: v for k, v in want.items() if k != "items"}
     if change.action == "create":
-        template = record_save(ChecklistTemplate(**fields), actor=actor)
-        existing: list[TemplateItem] = []
-    else:
-        template = ChecklistTemplate.objects.get(key=change.name)
-        changed = [k for k in fields if k in _changed(change)]
-        for name in changed:
-            setattr(template, name, fields[name])
-        if changed:
-            template = record_save(template, actor=actor, changed=changed)
-        existing = _items(template)
-    for place, spec in enumerate(want["items"], start=1):
-        item = existing[place - 1] if place <= len(existing) else None
-        if item is None:
-            record_save(TemplateItem(template=template, position=place, **spec), actor=actor)
-            continue
-        values = {**spec, "position": place}
-        differs = [k for k, v in values.items() if getattr(item, k) != v]
-        if differs:
-            for name in differs:
-                setattr(item, name, values[name])
-            record_save(item, actor=actor, changed=differs)
-    for item in existing[len(want["items"]) :]:
-        record_delete(item, actor=actor)
+        checklists.template_create(actor=actor, items=want["items"], **fields)
+        return
+    changed = _changed(change)
+    checklists.template_update(
+        template=ChecklistTemplate.objects.get(key=change.name),
+        actor=actor,
+        items=want["items"] if "items" in changed else None,
+        **{k: v for k, v in fields.items() if k in changed},
+    )
 
 
 def _known_problem_write(change: Change, want: dict, actor) -> None:
@@ -743,7 +729,9 @@ def _heartbeat_fields(want: dict) -> dict:
     fields["grace"] = duration_parse(want["grace"])
     ref = want["checklist_item"]
     fields["checklist_item"] = (
-        _items(ChecklistTemplate.objects.get(key=ref["template"]))[ref["item"] - 1] if ref else None
+        template_items(ChecklistTemplate.objects.get(key=ref["template"]))[ref["item"] - 1]
+        if ref
+        else None
     )
     return fields
 
