@@ -231,6 +231,8 @@ INTEGRATION = _object(
         "severity_mapping": {
             "type": "object",
             "additionalProperties": _enum(Severity.values),
+            # Labels are matched lower-cased, and stored so: an upper-case key would never match.
+            "propertyNames": {"pattern": "^[^A-Z]*$"},
             "default": dict(sorted(DEFAULT_SEVERITY_MAPPING.items())),
         },
         "grouping": _enum(Integration.Grouping.values, Integration.Grouping.GROUP_KEY),
@@ -473,6 +475,19 @@ def _defaults(value: Any, schema: dict) -> Any:
     return value
 
 
+def _canonical(section: str, obj: dict) -> dict:
+    """Durations as the export writes them (90m is 1h30m), so that a file saying the same
+    thing in other words is in sync rather than a change every time."""
+    if section == "escalation_policies":
+        for level in obj["levels"]:
+            level["delay"] = duration_text(duration_parse(level["delay"]))
+    elif section == "heartbeats":
+        obj["grace"] = duration_text(duration_parse(obj["grace"]))
+        if obj["interval"] is not None:
+            obj["interval"] = duration_text(duration_parse(obj["interval"]))
+    return obj
+
+
 @dataclass
 class Desired:
     """A file read and checked: {section: {name: object}} and each object's place in the file."""
@@ -503,7 +518,7 @@ def config_read(text: str) -> Desired:
     for section in SECTIONS:
         desired.objects[section.key] = {}
         for place, obj in enumerate(data.get(section.key, [])):
-            obj = _defaults(obj, section.schema)
+            obj = _canonical(section.key, _defaults(obj, section.schema))
             name = obj[section.identity]
             if name in desired.objects[section.key]:
                 problems.append(

@@ -102,6 +102,15 @@ def test_a_second_apply_changes_nothing_and_writes_no_audit_entry(configured, tm
     assert config("apply", "--check", path) == ""
 
 
+def test_the_same_thing_said_in_other_words_is_in_sync(tmp_path):
+    text = (
+        config("export")
+        .replace("delay: 1h\n", "delay: 60m\n")
+        .replace("grace: 30m", "grace: 1800s")
+    )
+    assert config("apply", "--check", write(tmp_path, text)) == ""
+
+
 def test_check_exits_1_with_a_diff_naming_a_change_made_through_a_service(tmp_path):
     path = write(tmp_path, config("export"))
     team_update(team=Team.objects.get(name="operations"), actor=SYSTEM, email="ops@example.test")
@@ -138,6 +147,17 @@ def test_objects_the_file_does_not_mention_are_left_alone_unless_pruned(configur
             "does not match",
         ),
         (lambda d: d["teams"][0]["members"].append("nobody"), "teams[0].members[0]", "nobody"),
+        (
+            lambda d: d["escalation_policies"][0]["levels"][3]["teams"].append("board"),
+            "escalation_policies[0].levels[3].teams[1]",
+            "'board'",
+        ),
+        (lambda d: d.update(version=2), "version", "1 was expected"),
+        (  # a rule of the model: not an address
+            lambda d: d["teams"][1].update(email="not an address"),
+            "teams[1].email",
+            "",
+        ),
         (  # a rule of the model, found by the service while applying
             lambda d: d["heartbeats"][0].update(cron="0 0 30 2 *"),
             "heartbeats[0].cron",
