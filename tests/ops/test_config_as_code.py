@@ -69,6 +69,7 @@ def test_the_export_of_the_runbook_defaults_is_stable_and_fits_the_schema():
 
 def test_export_then_apply_on_an_empty_database_gives_the_same_bytes(configured, tmp_path):
     exported = config("export")
+    jsonschema.Draft202012Validator(json.loads(schema_text())).validate(yaml.safe_load(exported))
     empty_the_configuration()
     out = config("apply", write(tmp_path, exported))
     assert "+ teams operations" in out and "secret (shown once)" in out
