@@ -2,19 +2,20 @@
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from config.api import ERROR, AuditedAPIMixin, HasRequiredPermission
+from config.api import ERROR, AuditedAPIMixin, HasRequiredPermission, ViewModelPermissions
 from incidents.selectors import incident_by_key
 
 from . import selectors, services
 from .filters import ChecklistRunFilter
-from .models import ChecklistRun, KnownProblem, RunItem
+from .models import ChecklistRun, ChecklistTemplate, KnownProblem, RunItem
 from .serializers import (
     ChecklistRunSerializer,
+    ChecklistTemplateSerializer,
     KnownProblemSerializer,
     RunItemSerializer,
     SkipSerializer,
@@ -37,6 +38,36 @@ class ChecklistRunViewSet(
     filterset_class = ChecklistRunFilter
     ordering_fields = ["due_at", "created_at", "id"]
     queryset = selectors.runs_with_items()
+
+
+class ChecklistTemplateViewSet(
+    AuditedAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Checklist templates with their items: read by responders, written by managers. Items
+    sent replace the template's, in the order sent; runs already made keep their copies."""
+
+    serializer_class = ChecklistTemplateSerializer
+    permission_classes = [ViewModelPermissions]
+    queryset = ChecklistTemplate.objects.prefetch_related("items").order_by("kind", "key")
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    @extend_schema(
+        request=ChecklistTemplateSerializer, responses={201: ChecklistTemplateSerializer}
+    )
+    def create(self, request):
+        data = ChecklistTemplateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        template = services.template_create(actor=request.user, **data.service_fields())
+        return Response(ChecklistTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.template_update(
+            template=serializer.instance, actor=self.request.user, **serializer.service_fields()
+        )
 
 
 class RunItemViewSet(AuditedAPIMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,10 +1,19 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from config.api import StrictCharField, StrictInputSerializer
+from config.api import RejectUnknownFields, StrictCharField, StrictInputSerializer
+from incidents.models import Category, Severity
 
 from . import selectors
-from .models import ChecklistRun, CommandLanguage, KnownProblem, RunItem
+from .models import (
+    ChecklistRun,
+    ChecklistTemplate,
+    CommandLanguage,
+    KnownProblem,
+    RunItem,
+    TemplateItem,
+)
+from .services import ITEM_FIELDS, TEMPLATE_FIELDS, template_items
 
 
 class RunItemSerializer(serializers.ModelSerializer):
@@ -128,3 +137,45 @@ class KnownProblemSerializer(serializers.ModelSerializer):
             "score",
         ]
         read_only_fields = fields
+
+
+class TemplateItemSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    """One item of a template; its place in `items` is its position."""
+
+    command_language = serializers.ChoiceField(
+        CommandLanguage.choices, allow_blank=True, required=False
+    )
+
+    class Meta:
+        model = TemplateItem
+        fields = ["id", "position", *ITEM_FIELDS]
+        read_only_fields = ["id", "position"]
+
+
+class ChecklistTemplateSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    """A template with its items; items sent replace the template's, in the order sent."""
+
+    severities = serializers.ListField(
+        child=serializers.ChoiceField(Severity.choices), required=False
+    )
+    categories = serializers.ListField(
+        child=serializers.ChoiceField(Category.choices), required=False
+    )
+    items = TemplateItemSerializer(many=True, required=False)
+
+    class Meta:
+        model = ChecklistTemplate
+        fields = ["id", *TEMPLATE_FIELDS, "items"]
+        read_only_fields = ["id"]
+
+    def to_representation(self, template):
+        data = super().to_representation(template)
+        data["items"] = TemplateItemSerializer(template_items(template), many=True).data
+        return data
+
+    def service_fields(self) -> dict:
+        """The validated fields as the services take them (`items` only when sent)."""
+        fields = dict(self.validated_data)
+        if "items" in fields:
+            fields["items"] = [dict(item) for item in fields["items"]]
+        return fields

@@ -4,7 +4,9 @@ The admin, the API, the incident services and the beat tasks call these."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,7 +16,15 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from config.base import ActionNotAllowed, require_permission, row_lock, timeline_record
+from config.base import (
+    ActionNotAllowed,
+    fields_allowed,
+    record_delete,
+    record_save,
+    require_permission,
+    row_lock,
+    timeline_record,
+)
 from config.bulk import bulk_insert
 from config.memo import memoized
 from incidents.models import Incident, TimelineEvent
@@ -26,6 +36,7 @@ from .models import (
     ChecklistRun,
     ChecklistTemplate,
     RunItem,
+    TemplateItem,
     period_bounds,
 )
 
@@ -247,3 +258,68 @@ def overdue_notice_queue(*, run: ChecklistRun, recipients: list[str]) -> None:
             text=_("%(name)s was due at %(due)s and is not complete.\n%(url)s")
             % {"name": run.name, "due": due, "url": f"{settings.SITE_URL}{run.get_admin_url()}"},
         )
+
+
+# --- managers: templates and their items --------------------------------------------------
+
+TEMPLATE_FIELDS = ("key", "name_ja", "name_en", "kind", "source", "severities", "categories")
+TEMPLATE_FIELDS += ("is_active",)
+ITEM_FIELDS = [name for name in CONTENT_FIELDS if name != "position"]
+
+
+def template_items(template: ChecklistTemplate) -> list[TemplateItem]:
+    """The template's items in their order (position, then as added)."""
+    return sorted(template.items.all(), key=lambda item: (item.position, item.pk))
+
+
+def _template_items_set(
+    template: ChecklistTemplate, items: Sequence[dict[str, Any]], *, actor: AbstractBaseUser
+) -> None:
+    """Make the template's items these, in this order, place by place (position 1, 2, …), so
+    that the audit log shows what changed rather than every item deleted and added again;
+    runs already made keep their own copies."""
+    existing = template_items(template)
+    for place, spec in enumerate(items, start=1):
+        values = {**fields_allowed(ITEM_FIELDS, dict(spec)), "position": place}
+        item = existing[place - 1] if place <= len(existing) else None
+        if item is None:
+            record_save(TemplateItem(template=template, **values), actor=actor)
+            continue
+        differs = [name for name, value in values.items() if getattr(item, name) != value]
+        for name in differs:
+            setattr(item, name, values[name])
+        if differs:
+            record_save(item, actor=actor, changed=differs)
+    for item in existing[len(items) :]:
+        record_delete(item, actor=actor)
+
+
+@transaction.atomic
+def template_create(
+    *, actor: AbstractBaseUser, items: Sequence[dict[str, Any]] = (), **fields: Any
+) -> ChecklistTemplate:
+    """A new template and its items (managers: the admin, the API, `config apply`)."""
+    template = ChecklistTemplate(**fields_allowed(TEMPLATE_FIELDS, fields))
+    template = record_save(template, actor=actor)
+    _template_items_set(template, items, actor=actor)
+    return template
+
+
+@transaction.atomic
+def template_update(
+    *,
+    template: ChecklistTemplate,
+    actor: AbstractBaseUser,
+    items: Sequence[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> ChecklistTemplate:
+    """Change a template and (when given) replace its items; runs keep what they copied."""
+    require_permission(actor, "checklists.change_checklisttemplate")
+    fields_allowed(TEMPLATE_FIELDS, fields)
+    for name, value in fields.items():
+        setattr(template, name, value)
+    if fields:
+        template = record_save(template, actor=actor, changed=list(fields))
+    if items is not None:
+        _template_items_set(template, items, actor=actor)
+    return template

@@ -250,6 +250,7 @@ SPECTACULAR_SETTINGS = {
         "ChangeKindEnum": "changes.models.Kind",
         "ChangeResultEnum": "changes.models.Result",
         "ChangeOriginEnum": "changes.models.Origin",
+        "ChecklistKindEnum": "checklists.models.Kind",
     },
 }
 

@@ -8,6 +8,7 @@ from changes.api import ChangeViewSet
 from chat import views as chat_views
 from checklists.api import (
     ChecklistRunViewSet,
+    ChecklistTemplateViewSet,
     IncidentChecklistsView,
     IncidentKnownProblemsView,
     RunItemViewSet,
@@ -32,6 +33,7 @@ router.register("escalation-policies", EscalationPolicyViewSet, basename="escala
 router.register("teams", TeamViewSet, basename="team")
 router.register("heartbeats", HeartbeatViewSet, basename="heartbeat")
 router.register("changes", ChangeViewSet, basename="change")
+router.register("checklists/templates", ChecklistTemplateViewSet, basename="checklist-template")
 router.register("checklists/runs", ChecklistRunViewSet, basename="checklist-run")
 router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")

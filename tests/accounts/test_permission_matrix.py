@@ -29,7 +29,7 @@ from accounts.roles import ROLES
 from accounts.tokens import token_read
 from changes.models import Change
 from chat.auth import button_token
-from checklists.models import RunItem
+from checklists.models import ChecklistTemplate, RunItem
 from checklists.selectors import incident_runs
 from config.base import SYSTEM
 from escalation.models import Escalation, EscalationLevel, EscalationPolicy
@@ -54,6 +54,7 @@ SHORTHAND = {"responders": ["operations", "developers", "sysadmins"]}
 DOORS = ["admin", "API", "chat", "chat button", "e-mail link", "board"]
 WORKSPACE = "T0001"
 TITLE = "matrix incident"
+TEMPLATE = "production-release"
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # What each action needs from the roles (accounts/roles.py): no door may grant more.
@@ -73,6 +74,7 @@ PERMISSION = {
     "edit policy": "escalation.change_escalationpolicy",
     "open window": "maintenance.add_maintenancewindow",
     "edit heartbeat": "heartbeats.change_heartbeat",
+    "edit template": "checklists.change_checklisttemplate",
     "vendor ticket": "vendors.add_vendorticket",
     "view": "incidents.view_incident",
     "record change": "changes.add_change",
@@ -286,6 +288,7 @@ def snapshot(cell: Cell) -> dict:
         "incident": Incident.objects.filter(pk=cell.incident.pk).values().get(),
         "levels": list(EscalationLevel.objects.filter(policy=cell.policy).values()),
         "heartbeat": Heartbeat.objects.filter(pk=cell.heartbeat.pk).values().get(),
+        "template": ChecklistTemplate.objects.filter(key=TEMPLATE).values().get(),
     }
 
 
@@ -385,6 +388,22 @@ def admin_heartbeat_form(heartbeat: Heartbeat) -> dict:
     }
 
 
+def admin_template_form(template: ChecklistTemplate) -> dict:
+    return {
+        "key": template.key,
+        "name_ja": template.name_ja,
+        "name_en": "edited in the admin",
+        "kind": template.kind,
+        "source": template.source,
+        "severities": "[]",
+        "categories": "[]",
+        "schedule": "",
+        "is_active": "on",
+        "items-TOTAL_FORMS": "0",
+        "items-INITIAL_FORMS": "0",
+    }
+
+
 def through_admin(cell: Cell) -> Answer:
     web, incident, action = cell.web, cell.incident, cell.action
     web.force_login(cell.user)
@@ -423,6 +442,10 @@ def through_admin(cell: Cell) -> Answer:
     if action == "edit heartbeat":
         url = f"/admin/heartbeats/heartbeat/{cell.heartbeat.pk}/change/"
         return web_answer(web.post(url, admin_heartbeat_form(cell.heartbeat)))
+    if action == "edit template":
+        template = ChecklistTemplate.objects.get(key=TEMPLATE)
+        url = f"/admin/checklists/checklisttemplate/{template.pk}/change/"
+        return web_answer(web.post(url, admin_template_form(template)))
     if action == "record change":
         now = timezone.localtime(timezone.now())
         form = {
@@ -471,6 +494,9 @@ def through_api(cell: Cell) -> Answer:
     elif action == "edit heartbeat":
         url = f"/api/v1/heartbeats/{cell.heartbeat.pk}/"
         response = api.patch(url, {"description": "edited through the API"}, format="json")
+    elif action == "edit template":
+        url = f"/api/v1/checklists/templates/{ChecklistTemplate.objects.get(key=TEMPLATE).pk}/"
+        response = api.patch(url, {"name_en": "edited through the API"}, format="json")
     elif action == "record change":
         body = {"kind": "config", "title": "recorded through the API", "service": "payments"}
         response = api.post("/api/v1/changes/", body, format="json")
@@ -500,6 +526,8 @@ CHAT_COMMANDS = {
     "edit policy": "policy matrix edited from chat",
     "open window": "maintenance payments 1h リリース",
     "edit heartbeat": "heartbeat matrix paused from chat",
+    # Templates are edited in the admin, the API or the configuration file, not from chat.
+    "edit template": "template production-release edited from chat",
     # Changes are recorded by pipelines and people at the admin or the API, not from chat.
     "record change": "change config from chat",
     # Tickets are recorded in the admin and the API: what someone might try.
@@ -667,6 +695,10 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
     elif action == "edit heartbeat":
         assert Heartbeat.objects.get(pk=cell.heartbeat.pk).description.startswith("edited")
         assert LogEntry.objects.get_for_object(cell.heartbeat).filter(actor=user).exists()
+    elif action == "edit template":
+        template = ChecklistTemplate.objects.get(key=TEMPLATE)
+        assert template.name_en.startswith("edited")
+        assert LogEntry.objects.get_for_object(template).filter(actor=user).exists()
     elif action == "record change":
         assert Change.objects.count() == before["Change rows"] + 1
         assert Change.objects.filter(recorded_by=user).exists()
