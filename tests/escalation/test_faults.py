@@ -102,7 +102,7 @@ def test_connections_terminated_during_a_sweep_escalate_each_once_and_the_worker
     worker_env, tmp_path, sysadmin
 ):
     make_policy("cut", levels=[(1, 0, ["l1@x.test"], ""), (2, 1, ["l2@x.test"], "")])
-    due = 200
+    due = 100
     declared = {"actor": sysadmin, "severity": "P1", "policy_name": "cut"}
     incidents = [services.incident_declare(title=f"cut {n}", **declared) for n in range(due)]
     assert wait_for(lambda: timezone.now() > incidents[-1].next_escalation_at, timeout=10)

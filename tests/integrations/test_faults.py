@@ -90,7 +90,7 @@ def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_
 def test_connections_terminated_while_the_processor_works_apply_each_delivery_once(tmp_path):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="cut", kind="pagerduty", actor=SYSTEM)
-    keys, repeats = 200, 3
+    keys, repeats = 100, 3
     for repeat in range(repeats):
         for key in range(keys):
             body = payload("pagerduty_trigger") | {"dedup_key": f"host-{key}"}
