@@ -42,8 +42,9 @@ dev: setup
 status:
 	$(BIN)/supervisorctl --configuration $${HIKESHI_VAR_DIR:-var}/supervisord.conf status
 
+# Ends with the harness table too: the guarantees' figures of this very run.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --harness $(PYTEST_ARGS)
 
 # The guarantees proven: faults, hostile input, permissions; one table of figures at the end.
 harness: install
