@@ -141,7 +141,7 @@ def test_the_admin_page_shows_the_latest_events_and_links_to_all(
     page = admin_client.get(f"{CHANGELIST}{incident.pk}/change/").content.decode()
 
     assert [f"note-number-{n}-" in page for n in range(8)] == [False] * 5 + [True] * 3
-    assert "8 events, the latest 3 below" in page
+    assert "イベント 8 件 (下に最新の 3 件)" in page
     everything = f"/admin/incidents/timelineevent/?incident__id__exact={incident.pk}"
     assert everything in page
     listed = admin_client.get(everything).content.decode()
