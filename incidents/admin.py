@@ -22,7 +22,7 @@ from escalation.admin import EscalationInline, IncidentEscalationMixin
 from vendors.admin import VendorTicketInline, save_vendor_tickets, vendor_contacts_html
 from vendors.models import VendorTicket
 
-from . import postmortems, services
+from . import postmortems, selectors, services
 from .models import Action, ActionItem, Incident, Postmortem, Severity, State, TimelineEvent
 
 SEVERITY_COLOURS = {
@@ -278,10 +278,8 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         return badge(obj.get_state_display(), STATE_COLOURS[obj.state])
 
     def get_search_results(self, request, queryset, search_term):
-        pk = Incident.pk_from_key(search_term.strip().upper())
-        if pk is not None:
-            return queryset.filter(pk=pk), False
-        return super().get_search_results(request, queryset, search_term)
+        """The API's search: key, title, summary, alert label values."""
+        return selectors.incidents_matching(queryset, search_term), False
 
     def changelist_view(self, request, extra_context=None):
         counts = dict(Incident.objects.values_list("state").annotate(n=Count("pk")).order_by())

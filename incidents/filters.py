@@ -1,11 +1,9 @@
 import django_filters
-from django.db.models import Q
-from django.db.models.functions import Upper
 
-from alerts.selectors import incident_ids_with_label
 from config.api import UTCDateTimeFilter
 
 from .models import ACTIVE_STATES, Category, Incident, Severity, State
+from .selectors import incidents_matching
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -31,19 +29,4 @@ class IncidentFilter(django_filters.FilterSet):
         )
 
     def filter_q(self, queryset, name, value):
-        """A key (`INC-42`) finds that incident; words, the incidents whose title or summary
-        has them, or whose alerts have them in a label value (`HighCPU`, `web-3:9100`)."""
-        term = value.strip().upper()
-        pk = Incident.pk_from_key(term)
-        if pk is not None:
-            return queryset.filter(pk=pk)
-        if not term:
-            return queryset
-        # The same expressions as the trigram indexes (migration 0009), so that they serve.
-        words = (
-            Incident.objects.annotate(title_search=Upper("title"), summary_search=Upper("summary"))
-            .filter(Q(title_search__contains=term) | Q(summary_search__contains=term))
-            .order_by()
-            .values("pk")
-        )
-        return queryset.filter(pk__in=words.union(incident_ids_with_label(term)))
+        return incidents_matching(queryset, value)

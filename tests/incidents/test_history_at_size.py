@@ -168,6 +168,16 @@ def test_search_finds_incidents_by_key_title_summary_and_alert_label(api_client,
     assert found("100%_") == []
 
 
+def test_the_admin_searches_as_the_api_does(admin_client, integration):
+    by_label = IncidentFactory(title="CPU")
+    alert_for(by_label, integration, alertname="HighCPU")
+    other = IncidentFactory(title="unrelated")
+
+    page = admin_client.get(CHANGELIST, {"q": "highcpu"}).content.decode()
+
+    assert f">{by_label.key}<" in page and f">{other.key}<" not in page
+
+
 def test_the_cursor_walks_every_incident_exactly_once_while_new_ones_arrive(
     api_client, monkeypatch
 ):
