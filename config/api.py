@@ -385,7 +385,7 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
-        if getattr(view, "cursor_orderings", None):
+        if getattr(view, "cursor_orderings", None) and getattr(view, "action", "list") == "list":
             parameters.append(
                 {
                     "name": self.cursor_query_param,
