@@ -5,9 +5,23 @@ sent it and to the incident it opened or joined.
 """
 
 from django.db import models
+from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Severity
+
+
+class LabelValues(models.Func):
+    """An alert's label values as one text (`["HighCPU", "web-3:9100", "node"]`), without the
+    label names, so that searching `job` does not find every alert; what search reads."""
+
+    function = "jsonb_path_query_array"
+    template = "(%(function)s(%(expressions)s, '$.*'))::text"
+    output_field = models.TextField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # The embedded default: the whole labels text (names too), no index.
+        return compiler.compile(Cast(self.source_expressions[0], models.TextField()))
 
 
 class Alert(models.Model):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django_fsm import ConcurrentTransition
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, parsers, permissions, serializers, status
+from rest_framework import exceptions, pagination, parsers, permissions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
@@ -330,3 +330,73 @@ class AuditedAPIMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         audit_actor_set(request.user)
+
+
+class PageOrCursorPagination(pagination.PageNumberPagination):
+    """Pages by number (`?page=`, with `count`) as every list does; with `?cursor=` (empty for
+    the first page) a list that names `cursor_orderings` pages by key instead: no count, and
+    no rows skipped by an offset, so a page deep in a long history costs what the first does
+    and a walk sees every row once while new ones arrive. `next` / `previous` carry the
+    cursor on."""
+
+    cursor_query_param = "cursor"
+
+    def _cursor_mode(self, request, view) -> bool:
+        return (
+            self.cursor_query_param in request.query_params
+            and getattr(view, "action", "list") == "list"
+            and bool(getattr(view, "cursor_orderings", None))
+        )
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.cursor = None
+        if not self._cursor_mode(request, view):
+            return super().paginate_queryset(queryset, request, view)
+        orderings = view.cursor_orderings
+        asked = request.query_params.get("ordering", "").strip()
+        if asked and asked not in orderings:
+            raise exceptions.ValidationError(
+                {
+                    "ordering": [
+                        _("With cursor, ordering is one of: %(allowed)s.")
+                        % {"allowed": ", ".join(orderings)}
+                    ]
+                }
+            )
+        self.cursor = pagination.CursorPagination()
+        self.cursor.page_size = self.get_page_size(request)
+        self.cursor.ordering = orderings[asked or next(iter(orderings))]
+        self.cursor.get_ordering = lambda *args: self.cursor.ordering
+        try:
+            return self.cursor.paginate_queryset(queryset, request, view)
+        except exceptions.NotFound as err:
+            raise exceptions.ValidationError({self.cursor_query_param: [err.detail]}) from err
+
+    def get_paginated_response(self, data):
+        if self.cursor is not None:
+            return self.cursor.get_paginated_response(data)
+        return super().get_paginated_response(data)
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["required"] = ["results"]
+        answer["properties"]["count"]["description"] = _("Absent when paging by cursor.")
+        return answer
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        if getattr(view, "cursor_orderings", None) and getattr(view, "action", "list") == "list":
+            parameters.append(
+                {
+                    "name": self.cursor_query_param,
+                    "required": False,
+                    "in": "query",
+                    "description": _(
+                        "Page by key instead of number: empty for the first page, then the "
+                        "value in `next`. Ordering: %(allowed)s."
+                    )
+                    % {"allowed": ", ".join(view.cursor_orderings)},
+                    "schema": {"type": "string"},
+                }
+            )
+        return parameters

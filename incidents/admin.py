@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
@@ -21,7 +22,7 @@ from escalation.admin import EscalationInline, IncidentEscalationMixin
 from vendors.admin import VendorTicketInline, save_vendor_tickets, vendor_contacts_html
 from vendors.models import VendorTicket
 
-from . import postmortems, services
+from . import postmortems, selectors, services
 from .models import Action, ActionItem, Incident, Postmortem, Severity, State, TimelineEvent
 
 SEVERITY_COLOURS = {
@@ -50,10 +51,26 @@ def badge(text, colour):
     )
 
 
+TIMELINE_SHOWN = 200
+
+
 class TimelineInline(ReadOnlyInline):
+    """The incident's latest events, oldest of them first: a day-long outage has thousands,
+    and a page of them all takes seconds to draw (the full list is linked above it)."""
+
     model = TimelineEvent
     fields = ["at", "kind", "actor", "message", "data"]
     ordering = ["at", "pk"]
+    verbose_name_plural = _("timeline (latest events)")
+
+    def get_queryset(self, request):
+        events = super().get_queryset(request).select_related("actor")
+        match = request.resolver_match
+        incident_id = match.kwargs.get("object_id", "") if match else ""
+        if not str(incident_id).isdigit():
+            return events
+        latest = TimelineEvent.objects.filter(incident_id=int(incident_id)).order_by("-at", "-pk")
+        return events.filter(pk__in=latest.values("pk")[:TIMELINE_SHOWN])
 
 
 def save_action_items(formset, *, incident: Incident, actor) -> None:
@@ -115,12 +132,14 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     ]
     list_display_links = ["key_display", "title"]
     list_filter = ["state", "severity", "category", "detected_at"]
-    show_facets = admin.ShowFacets.ALWAYS
+    # Counts on request ("Show counts"): on a long history each filter's counts scan it.
+    show_facets = admin.ShowFacets.ALLOW
     search_fields = ["title", "summary"]
     date_hierarchy = "detected_at"
     list_select_related = ["commander"]
     readonly_fields = [
         "state_badge",
+        "timeline_size",
         "known_problems",
         "what_changed",
         "vendors",
@@ -161,7 +180,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
                 },
             ),
             (_("Escalation"), {"fields": self.escalation_fields}),
-            (_("Note"), {"fields": ["new_note"]}),
+            (_("Note"), {"fields": ["new_note", "timeline_size"]}),
         ]
 
     def has_delete_permission(self, request, obj=None):
@@ -186,6 +205,24 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     def vendors(self, obj):
         """外部ベンダー連絡先 of the affected service, and the tickets already open."""
         return vendor_contacts_html(obj)
+
+    @admin.display(description=_("timeline"))
+    def timeline_size(self, obj):
+        """How long the timeline is, and where all of it is when the page shows only the end."""
+        count = obj.timeline.count()
+        url = reverse("admin:incidents_timelineevent_changelist")
+        return format_html(
+            '{} · <a href="{}?incident__id__exact={}">{}</a>',
+            ngettext(
+                "%(n)d event, the latest %(shown)d below",
+                "%(n)d events, the latest %(shown)d below",
+                count,
+            )
+            % {"n": count, "shown": min(count, TIMELINE_SHOWN)},
+            url,
+            obj.pk,
+            _("all of them"),
+        )
 
     @admin.display(description=_("key"), ordering="pk")
     def key_display(self, obj):
@@ -241,10 +278,8 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         return badge(obj.get_state_display(), STATE_COLOURS[obj.state])
 
     def get_search_results(self, request, queryset, search_term):
-        pk = Incident.pk_from_key(search_term.strip().upper())
-        if pk is not None:
-            return queryset.filter(pk=pk), False
-        return super().get_search_results(request, queryset, search_term)
+        """The API's search: key, title, summary, alert label values."""
+        return selectors.incidents_matching(queryset, search_term), False
 
     def changelist_view(self, request, extra_context=None):
         counts = dict(Incident.objects.values_list("state").annotate(n=Count("pk")).order_by())

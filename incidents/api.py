@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from alerts.selectors import incident_alerts
 from alerts.serializers import AlertSerializer
-from config.api import ERROR, AuditedAPIMixin
+from config.api import ERROR, AuditedAPIMixin, PageOrCursorPagination
 from escalation.serializers import EscalateSerializer
 from escalation.services.timers import incident_escalate
 
@@ -64,6 +64,12 @@ class IncidentViewSet(
     permission_classes = [CanViewIncidents]
     filterset_class = IncidentFilter
     ordering_fields = ["detected_at", "severity", "state", "id"]
+    pagination_class = PageOrCursorPagination
+    # `?cursor=`: newest first (the default) or oldest first; ties in time go by key.
+    cursor_orderings = {
+        "-detected_at": ("-detected_at", "-id"),
+        "detected_at": ("detected_at", "id"),
+    }
     lookup_field = "key"
     lookup_value_regex = "[^/]+"
     queryset = Incident.objects.select_related("commander", "created_by", "policy")

@@ -1,9 +1,9 @@
 import django_filters
-from django.db.models import Q
 
 from config.api import UTCDateTimeFilter
 
 from .models import ACTIVE_STATES, Category, Incident, Severity, State
+from .selectors import incidents_matching
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -29,8 +29,4 @@ class IncidentFilter(django_filters.FilterSet):
         )
 
     def filter_q(self, queryset, name, value):
-        pk = Incident.pk_from_key(value.strip().upper())
-        match = Q(title__icontains=value) | Q(summary__icontains=value)
-        if pk is not None:
-            match |= Q(pk=pk)
-        return queryset.filter(match)
+        return incidents_matching(queryset, value)

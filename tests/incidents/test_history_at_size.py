@@ -1,0 +1,220 @@
+"""A long history reads as fast as a short one: the lists, the search and one incident with many
+events make the same number of queries however many rows there are, search finds incidents by
+key, words and alert labels, and `?cursor=` walks the list by key (bench/history.py measures the
+times at 100,000 incidents)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from alerts.models import Alert
+from config.api import PageOrCursorPagination
+from incidents import admin as incident_admin
+from incidents.models import State, TimelineEvent
+from integrations.services import integration_create
+from tests.factories import IncidentFactory
+
+URL = "/api/v1/incidents/"
+CHANGELIST = "/admin/incidents/incident/"
+
+
+@pytest.fixture
+def api_client(api, sysadmin):
+    return api.as_user(sysadmin)
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user("managers"))
+    return client
+
+
+@pytest.fixture
+def integration(make_user):
+    made, _secret = integration_create(
+        name="alertmanager", kind="alertmanager", actor=make_user("managers")
+    )
+    return made
+
+
+def alert_for(incident, integration, **labels):
+    now = timezone.now()
+    return Alert.objects.create(
+        incident=incident,
+        integration=integration,
+        fingerprint=f"fp-{incident.pk}-{len(labels)}-{labels.get('alertname')}",
+        status=Alert.Status.FIRING,
+        severity=incident.severity,
+        labels=labels,
+        first_received_at=now,
+        last_received_at=now,
+    )
+
+
+def incidents_with_history(count, *, integration, actor):
+    """Incidents as a long history has them: a commander, an alert, a few events each."""
+    made = []
+    for n in range(count):
+        incident = IncidentFactory(commander=actor, created_by=actor, state=State.TRIAGE)
+        alert_for(incident, integration, alertname="HighCPU", instance=f"web-{n}:9100")
+        TimelineEvent.objects.create(incident=incident, kind="note", actor=actor, at=timezone.now())
+        made.append(incident)
+    return made
+
+
+def queries_for(client, path) -> int:
+    client.get(path)  # sessions, permissions and caches warmed: only what grows is counted
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_list_api_and_its_search_make_the_same_queries_for_3_and_30_incidents(
+    api_client, integration, sysadmin
+):
+    paths = [URL, f"{URL}?q=HighCPU", f"{URL}?cursor=", f"{URL}?severity=P1&ordering=-severity"]
+    incidents_with_history(3, integration=integration, actor=sysadmin)
+    few = [queries_for(api_client, path) for path in paths]
+
+    incidents_with_history(27, integration=integration, actor=sysadmin)
+
+    assert [queries_for(api_client, path) for path in paths] == few
+    assert api_client.get(f"{URL}?q=HighCPU").json()["count"] == 30
+
+
+def test_the_admin_list_and_its_search_make_the_same_queries_for_3_and_30_incidents(
+    admin_client, integration, sysadmin
+):
+    paths = [CHANGELIST, f"{CHANGELIST}?q=決済", f"{CHANGELIST}?state__exact=triage"]
+    incidents_with_history(3, integration=integration, actor=sysadmin)
+    few = [queries_for(admin_client, path) for path in paths]
+
+    incidents_with_history(27, integration=integration, actor=sysadmin)
+
+    assert [queries_for(admin_client, path) for path in paths] == few
+
+
+def test_one_incident_with_many_events_makes_the_same_queries_as_with_few(
+    api_client, admin_client, integration, sysadmin, make_user
+):
+    incident = IncidentFactory(commander=sysadmin)
+    alert_for(incident, integration, alertname="HighCPU")
+    key = incident.key
+    paths = {
+        "api": (api_client, f"{URL}{key}/"),
+        "timeline": (api_client, f"{URL}{key}/timeline/"),
+        "postmortem": (api_client, f"{URL}{key}/postmortem/"),
+        "admin": (admin_client, f"{CHANGELIST}{incident.pk}/change/"),
+    }
+
+    def add_events(count):
+        for n in range(count):
+            TimelineEvent.objects.create(
+                incident=incident, kind="note", actor=make_user(), at=timezone.now(), message=n
+            )
+
+    add_events(3)
+    few = {name: queries_for(client, path) for name, (client, path) in paths.items()}
+
+    add_events(27)
+
+    assert {name: queries_for(client, path) for name, (client, path) in paths.items()} == few
+
+
+def test_the_admin_page_shows_the_latest_events_and_links_to_all(
+    admin_client, monkeypatch, sysadmin
+):
+    monkeypatch.setattr(incident_admin, "TIMELINE_SHOWN", 3)
+    incident = IncidentFactory()
+    start = timezone.now() - dt.timedelta(hours=1)
+    for n in range(8):
+        TimelineEvent.objects.create(
+            incident=incident,
+            kind="note",
+            at=start + dt.timedelta(minutes=n),
+            message=f"note-number-{n}-",
+        )
+
+    page = admin_client.get(f"{CHANGELIST}{incident.pk}/change/").content.decode()
+
+    assert [f"note-number-{n}-" in page for n in range(8)] == [False] * 5 + [True] * 3
+    assert "イベント 8 件 (下に最新の 3 件)" in page
+    everything = f"/admin/incidents/timelineevent/?incident__id__exact={incident.pk}"
+    assert everything in page
+    listed = admin_client.get(everything).content.decode()
+    assert all(f"note-number-{n}-" in listed for n in range(8))
+
+
+def test_search_finds_incidents_by_key_title_summary_and_alert_label(api_client, integration):
+    by_title = IncidentFactory(title="決済APIの応答遅延")
+    by_summary = IncidentFactory(title="遅い", summary="Checkout timeouts on web-3")
+    by_label = IncidentFactory(title="CPU")
+    alert_for(by_label, integration, alertname="HighCPU", instance="db-2:9100", job="node")
+    IncidentFactory(title="unrelated", summary="nothing here")
+
+    def found(q):
+        return sorted(i["key"] for i in api_client.get(URL, {"q": q}).json()["results"])
+
+    assert found("highcpu") == [by_label.key]  # any case
+    assert found("db-2:9100") == [by_label.key]
+    assert found("決済API") == [by_title.key]
+    assert found("checkout TIMEOUTS") == [by_summary.key]
+    assert found(by_summary.key.lower()) == [by_summary.key]
+    # A label's name is not its value: searching "alertname" finds nothing.
+    assert found("alertname") == []
+    assert found("100%_") == []
+
+
+def test_the_admin_searches_as_the_api_does(admin_client, integration):
+    by_label = IncidentFactory(title="CPU")
+    alert_for(by_label, integration, alertname="HighCPU")
+    other = IncidentFactory(title="unrelated")
+
+    page = admin_client.get(CHANGELIST, {"q": "highcpu"}).content.decode()
+
+    assert f">{by_label.key}<" in page and f">{other.key}<" not in page
+
+
+def test_the_cursor_walks_every_incident_exactly_once_while_new_ones_arrive(
+    api_client, monkeypatch
+):
+    monkeypatch.setattr(PageOrCursorPagination, "page_size", 4)
+    moment = timezone.now() - dt.timedelta(days=1)
+    # Ties in detection time across page borders, as a storm of alerts makes them.
+    existing = {
+        IncidentFactory(detected_at=moment - dt.timedelta(minutes=n // 3)).key for n in range(15)
+    }
+    for ordering in ("-detected_at", "detected_at"):
+        seen = []
+        page = api_client.get(URL, {"cursor": "", "ordering": ordering}).json()
+        while True:
+            assert "count" not in page
+            seen += [(i["key"], i["detected_at"]) for i in page["results"]]
+            IncidentFactory()  # a new incident between two pages: now, the newest
+            if not page["next"]:
+                break
+            page = api_client.get(page["next"]).json()
+        keys = [key for key, _at in seen]
+        assert len(keys) == len(set(keys)), "a row seen twice"
+        assert existing <= set(keys), "a row skipped"
+        times = [dt.datetime.fromisoformat(at) for key, at in seen if key in existing]
+        assert times == sorted(times, reverse=ordering.startswith("-"))
+
+
+def test_paging_by_number_keeps_its_answer_and_a_bad_cursor_is_a_400(api_client):
+    for _ in range(3):
+        IncidentFactory()
+
+    by_number = api_client.get(URL, {"page": 1}).json()
+    assert set(by_number) == {"count", "next", "previous", "results"}
+    assert by_number["count"] == 3
+
+    bad = api_client.get(URL, {"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert list(bad.json()["fields"]) == ["cursor"]
+    ordered = api_client.get(URL, {"cursor": "", "ordering": "severity"})
+    assert ordered.status_code == 400
+    assert "ordering" in ordered.json()["fields"]
