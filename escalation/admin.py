@@ -132,7 +132,7 @@ def plan_table(plan) -> str:
                     [
                         *(
                             f"{o['schedule']}: {o['name'] or _('nobody on call')}"
-                            for o in row["oncall"]
+                            for o in row.get("oncall", [])
                         ),
                         *row["recipients"],
                     ]
@@ -271,6 +271,7 @@ class IncidentEscalationMixin:
                 "name": lv["name"],
                 "offset_seconds": lv["delay_seconds"],
                 "recipients": [r["address"] for r in lv["recipients"]],
+                "oncall": lv.get("oncall", []),  # who was on call at declaration
                 "delivery": (lv["min_severity"] and f"≥ {lv['min_severity']}") or "",
             }
             for lv in snapshot["levels"]
