@@ -38,10 +38,10 @@ from heartbeats.services import heartbeat_create
 from incidents import services
 from incidents.models import Incident, State, TimelineEvent
 from maintenance.models import MaintenanceWindow
-from oncall.models import Override, Schedule
 from notices.emails import notice_message
 from notices.links import ACT_PURPOSE, act_url
 from notices.models import Channel, Notice
+from oncall.models import Override, Schedule
 from tests.admin_forms import form_for
 from tests.chat.conftest import MATTERMOST_TOKEN, SLACK_SECRETS, command_body, slack_signature
 from tests.factories import UserFactory, token_for
