@@ -62,7 +62,12 @@ VENDORS = [
 
 # On call: everyone who works incidents sees the schedules and takes a shift (an override);
 # managers configure schedules, layers and calendar links.
-ONCALL_VIEW = ["oncall.view_schedule", "oncall.view_layer", "oncall.view_override"]
+ONCALL_VIEW = [
+    "oncall.view_schedule",
+    "oncall.view_layer",
+    "oncall.view_layermember",
+    "oncall.view_override",
+]
 ONCALL_TAKE = ["oncall.add_override"]
 
 ROLES: dict[str, list[str]] = {

@@ -107,18 +107,25 @@ class ScheduleAdmin(ThroughServices, admin.ModelAdmin):
     inlines = [LayerInline, OverrideInline, FeedTokenInline]
     actions = ["create_feed"]
 
+    @staticmethod
+    def _rows(obj) -> list[dict]:
+        """The 14-day roster, worked out once per schedule shown."""
+        if not hasattr(obj, "_roster"):
+            obj._roster = selectors.roster(obj)
+        return obj._roster
+
     @admin.display(description=_("next 14 days"))
     def roster(self, obj):
-        return roster_table(selectors.roster(obj)) if obj.pk else "—"
+        return roster_table(self._rows(obj)) if obj.pk else "—"
 
     @admin.display(description=_("on call now"))
     def now_on_call(self, obj):
-        rows = selectors.roster(obj)
+        rows = self._rows(obj)
         return rows[0]["name"] if rows and rows[0]["user"] else _("nobody")
 
     @admin.display(description=_("gaps in 14 days"))
     def gaps_ahead(self, obj):
-        count = sum(1 for row in selectors.roster(obj) if row["user"] is None)
+        count = sum(1 for row in self._rows(obj) if row["user"] is None)
         if not count:
             return "—"
         return format_html('<strong style="color:#ba2121">{}</strong>', count)

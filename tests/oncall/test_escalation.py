@@ -8,7 +8,7 @@ import io
 from datetime import date, time, timedelta
 
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from config.base import SYSTEM
 from escalation.models import EscalationLevel, EscalationPolicy
@@ -75,8 +75,9 @@ def test_a_gap_reaches_nobody_and_is_called_out(schedule, people):
     assert policy.unreached_levels() == [1]
 
     out = io.StringIO()
-    call_command("check_escalation", stdout=out)
-    assert f"Schedule {schedule.name}: nobody on call from" in out.getvalue()
+    with translation.override("en"):
+        call_command("check_escalation", stdout=out)
+    assert f"oncall: Schedule {schedule.name}: nobody on call from" in out.getvalue()
 
 
 def test_the_dry_run_names_who_is_on_call_at_the_moment_asked(api, make_user, schedule, people):
