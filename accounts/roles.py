@@ -60,6 +60,16 @@ VENDORS = [
     "vendors.close_vendorticket",
 ]
 
+# On call: everyone who works incidents sees the schedules and takes a shift (an override);
+# managers configure schedules, layers and calendar links.
+ONCALL_VIEW = [
+    "oncall.view_schedule",
+    "oncall.view_layer",
+    "oncall.view_layermember",
+    "oncall.view_override",
+]
+ONCALL_TAKE = ["oncall.add_override"]
+
 ROLES: dict[str, list[str]] = {
     "operations": RESPONDER
     + ESCALATE
@@ -67,14 +77,18 @@ ROLES: dict[str, list[str]] = {
     + MAINTENANCE_VIEW
     + HEARTBEATS
     + CHANGES
-    + VENDORS,
+    + VENDORS
+    + ONCALL_VIEW
+    + ONCALL_TAKE,
     "developers": RESPONDER
     + ESCALATE
     + CHECKLISTS
     + MAINTENANCE_VIEW
     + HEARTBEATS
     + CHANGES
-    + VENDORS,
+    + VENDORS
+    + ONCALL_VIEW
+    + ONCALL_TAKE,
     "sysadmins": RESPONDER
     + DECIDER
     + ESCALATE
@@ -83,7 +97,9 @@ ROLES: dict[str, list[str]] = {
     + MAINTENANCE_OPEN
     + HEARTBEATS
     + CHANGES
-    + VENDORS,
+    + VENDORS
+    + ONCALL_VIEW
+    + ONCALL_TAKE,
     "executives": [
         "incidents.view_incident",
         "incidents.view_timelineevent",
@@ -99,6 +115,7 @@ ROLES: dict[str, list[str]] = {
         "changes.view_change",
         "vendors.view_vendor",
         "vendors.view_vendorticket",
+        *ONCALL_VIEW,
     ],
     "integrations": ["incidents.add_incident", "changes.add_change", "changes.finish_change"],
     # Managers configure everything; filled with every permission of these apps.
@@ -116,6 +133,7 @@ MANAGER_APPS = [
     "integrations",
     "maintenance",
     "heartbeats",
+    "oncall",
     "ops",
     "auth",
     "knox",

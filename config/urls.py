@@ -21,6 +21,8 @@ from integrations import views as integration_views
 from integrations.api import GenericAlertView, IntegrationViewSet
 from maintenance.api import MaintenanceWindowViewSet
 from notices.views import act
+from oncall import views as oncall_views
+from oncall.api import ScheduleViewSet
 from ops import board
 from ops.metrics import metrics
 from ops.views import health, live
@@ -39,6 +41,7 @@ router.register("checklists/items", RunItemViewSet, basename="checklist-item")
 router.register("chat/identities", ChatIdentityViewSet, basename="chat-identity")
 router.register("maintenance-windows", MaintenanceWindowViewSet, basename="maintenance-window")
 router.register("vendors", VendorViewSet, basename="vendor")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -57,6 +60,7 @@ urlpatterns = [
     path("api/v1/chat/mattermost/actions", chat_views.mattermost_actions),
     path("chat/link/<str:token>", chat_views.link, name="chat-link"),
     path("act/<str:token>", act, name="act"),
+    path("oncall/feeds/<str:token>.ics", oncall_views.feed, name="oncall-feed"),
     # Every path under /ping/ is the ping view's: it answers JSON for what it does not know.
     re_path(r"^ping/(?P<path>.*)$", heartbeat_views.ping, name="heartbeat-ping"),
     path("api/v1/incidents/<str:key>/checklists/", IncidentChecklistsView.as_view()),

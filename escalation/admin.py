@@ -110,9 +110,10 @@ class LevelInline(admin.StackedInline):
         ("delay", "min_severity", "emergency_contact"),
         "teams",
         "users",
+        "schedules",
         "emails",
     ]
-    filter_horizontal = ["teams", "users"]
+    filter_horizontal = ["teams", "users", "schedules"]
     ordering = ["number"]
 
 
@@ -127,7 +128,16 @@ def plan_table(plan) -> str:
                 _offset(row["offset_seconds"]),
                 row["level"],
                 row["name"],
-                ", ".join(row["recipients"]) or "—",
+                ", ".join(
+                    [
+                        *(
+                            f"{o['schedule']}: {o['name'] or _('nobody on call')}"
+                            for o in row.get("oncall", [])
+                        ),
+                        *row["recipients"],
+                    ]
+                )
+                or "—",
                 row["delivery"],
             )
             for row in plan
@@ -184,6 +194,7 @@ class EscalationPolicyAdmin(admin.ModelAdmin):
                 emergency_contact=data["emergency_contact"],
                 teams=list(data["teams"]),
                 users=list(data["users"]),
+                schedules=list(data["schedules"]),
                 emails=data["emails"],
             )
             for data in (level.cleaned_data for level in levels.forms)
@@ -260,6 +271,7 @@ class IncidentEscalationMixin:
                 "name": lv["name"],
                 "offset_seconds": lv["delay_seconds"],
                 "recipients": [r["address"] for r in lv["recipients"]],
+                "oncall": lv.get("oncall", []),  # who was on call at declaration
                 "delivery": (lv["min_severity"] and f"≥ {lv['min_severity']}") or "",
             }
             for lv in snapshot["levels"]

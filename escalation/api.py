@@ -3,6 +3,7 @@ writes go through `escalation.services.policies`."""
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -47,6 +48,9 @@ class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
         parameters=[
             OpenApiParameter("severity", str, enum=Severity.values, required=True),
             OpenApiParameter("category", str, enum=Category.values),
+            OpenApiParameter(
+                "at", OpenApiTypes.DATETIME, description=_("Moment of detection; default: now.")
+            ),
         ],
         responses={200: PlannedLevelSerializer(many=True)},
         description=_(
@@ -60,9 +64,9 @@ class EscalationPolicyViewSet(AuditedAPIMixin, viewsets.ModelViewSet):
         policy = self.get_object()
         query = SimulateQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        plan = selectors.policy_simulate(
-            policy=policy, detected_at=timezone.now(), **query.validated_data
-        )
+        fields = dict(query.validated_data)
+        detected_at = fields.pop("at", None) or timezone.now()
+        plan = selectors.policy_simulate(policy=policy, detected_at=detected_at, **fields)
         return Response(PlannedLevelSerializer(plan, many=True).data)
 
 

@@ -12,16 +12,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Language, notice_language
 from incidents.models import ACTIVE_STATES, Category, Incident, Severity, State
 from notices.models import Delivery
 from notices.webhooks import validate_webhook_url
+from oncall.models import Schedule
+from oncall.resolver import oncall_at
 
 MAX_LEVEL = 4
 
@@ -174,16 +178,18 @@ class EscalationPolicy(models.Model):
             if not level["recipients"] and not level.get("channels")
         ]
 
-    def snapshot(self) -> dict[str, Any]:
-        """The policy as it is now, recipients resolved: what an incident escalates by."""
-        levels = self.levels.prefetch_related("teams__members__profile", "users__profile").order_by(
-            "number"
-        )
+    def snapshot(self, *, at: datetime | None = None) -> dict[str, Any]:
+        """The policy as it is at `at` (now), recipients resolved, whoever is on call on its
+        levels' schedules included: what an incident escalates by."""
+        levels = self.levels.prefetch_related(
+            "teams__members__profile", "users__profile", "schedules"
+        ).order_by("number")
+        at = at or timezone.now()
         return {
             "policy_id": self.pk,
             "name": self.name,
             "stop_on": self.stop_on,
-            "levels": [level.snapshot() for level in levels],
+            "levels": [level.snapshot(at=at) for level in levels],
         }
 
 
@@ -226,6 +232,13 @@ class EscalationLevel(models.Model):
     emails = models.JSONField(
         _("extra addresses"), default=list, blank=True, validators=[validate_emails]
     )
+    schedules = models.ManyToManyField(
+        Schedule,
+        verbose_name=_("on call on"),
+        blank=True,
+        related_name="+",
+        help_text=_("Whoever is on call on these schedules when the incident is declared."),
+    )
 
     class Meta:
         verbose_name = _("escalation level")
@@ -242,8 +255,31 @@ class EscalationLevel(models.Model):
         if self.delay is not None and self.delay < timedelta(0):
             raise ValidationError({"delay": _("The delay cannot be negative.")})
 
-    def recipients(self) -> list[dict[str, str]]:
+    def oncall(self, at: datetime) -> list[dict[str, Any]]:
+        """Who is on call at `at` on each of the level's schedules (None: a gap)."""
+        users = get_user_model()
+        found = []
+        for schedule in self.schedules.all():
+            holder = oncall_at(schedule, at)
+            user = users.objects.select_related("profile").filter(pk=holder.user_id).first()
+            found.append(
+                {
+                    "schedule": schedule.name,
+                    "schedule_id": schedule.pk,
+                    "user": user.get_username() if user else None,
+                    "name": (user.get_full_name() or user.get_username()) if user else None,
+                    "recipient": person_recipient(user) if user else None,
+                }
+            )
+        return found
+
+    def recipients(
+        self, at: datetime | None = None, oncall: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
+        if oncall is None:
+            oncall = self.oncall(at or timezone.now())
+        found.extend(entry["recipient"] for entry in oncall if entry["recipient"])
         for team in self.teams.all():
             found.extend(team.recipients())
         found.extend(filter(None, map(person_recipient, self.users.all())))
@@ -256,7 +292,8 @@ class EscalationLevel(models.Model):
                 unique.append(recipient)
         return unique
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, at: datetime | None = None) -> dict[str, Any]:
+        oncall = self.oncall(at or timezone.now())
         return {
             "number": self.number,
             "name": self.name,
@@ -264,7 +301,9 @@ class EscalationLevel(models.Model):
             "min_severity": self.min_severity or None,
             "emergency_contact": self.emergency_contact,
             "teams": [team.name for team in self.teams.all()],
-            "recipients": self.recipients(),
+            "recipients": self.recipients(oncall=oncall),
+            # Who was on call on the level's schedules, at declaration: who was paged.
+            "oncall": [{k: v for k, v in entry.items() if k != "recipient"} for entry in oncall],
             # Team channels, by team: the webhook itself is a secret read when posting.
             "channels": [
                 {

@@ -29,7 +29,7 @@ def policy_simulate(
 ) -> list[dict[str, Any]]:
     """The dry run: the same plan functions the sweeper uses, on a fresh snapshot (or the
     one the caller just took, when it simulates several severities)."""
-    snapshot = snapshot or policy.snapshot()
+    snapshot = snapshot or policy.snapshot(at=detected_at)
     delivery = delivery_for(severity)
     applies = policy.applies_to(severity=severity, category=category)
     return [
@@ -46,6 +46,10 @@ def _planned(step: Step, detected_at: datetime, delivery: str, applies: bool) ->
         "at": step.deadline,
         "teams": step.level["teams"],
         "recipients": [r["address"] for r in step.level["recipients"]],
+        "oncall": [
+            {"schedule": entry["schedule"], "user": entry["user"], "name": entry["name"]}
+            for entry in step.level.get("oncall", [])
+        ],
         "delivery": delivery,
         "emergency_contact": step.level["emergency_contact"],
         "policy_applies": applies,

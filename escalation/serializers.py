@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from config.api import RejectUnknownFields, StrictInputSerializer
 from incidents.models import Category, Severity
+from oncall.models import Schedule
 
 from .models import MAX_LEVEL, EscalationLevel, EscalationPolicy, StopOn, Team, check_levels
 from .services.policies import LevelSpec
@@ -45,6 +46,13 @@ class LevelSerializer(StrictInputSerializer):
     )
     emails = serializers.ListField(child=serializers.EmailField(), required=False)
     emergency_contact = serializers.BooleanField(required=False, default=False)
+    schedules = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Schedule.objects.all(),
+        many=True,
+        required=False,
+        help_text=_("Whoever is on call on these schedules is notified too."),
+    )
 
     def to_internal_value(self, data):
         # DRF hands a PATCH's `partial` down to nested serializers, which would make every
@@ -68,6 +76,7 @@ class LevelSerializer(StrictInputSerializer):
             "teams": [team.name for team in level.teams.all()],
             "emails": level.emails,
             "emergency_contact": level.emergency_contact,
+            "schedules": [schedule.name for schedule in level.schedules.all()],
         }
 
 
@@ -136,6 +145,7 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
                 emergency_contact=level.get("emergency_contact", False),
                 teams=level.get("teams", []),
                 emails=level.get("emails", []),
+                schedules=level.get("schedules", []),
             )
             for level in levels
         ]
@@ -147,6 +157,15 @@ class PolicySerializer(RejectUnknownFields, serializers.ModelSerializer):
 class SimulateQuerySerializer(StrictInputSerializer):
     severity = serializers.ChoiceField(Severity.choices)
     category = serializers.ChoiceField(Category.choices, required=False, default=Category.SYSTEM)
+    at = serializers.DateTimeField(
+        required=False, help_text=_("The moment of detection (default: now), for who is on call.")
+    )
+
+
+class PlannedOnCallSerializer(serializers.Serializer):
+    schedule = serializers.CharField()
+    user = serializers.CharField(allow_null=True, help_text=_("Null: nobody is on call."))
+    name = serializers.CharField(allow_null=True)
 
 
 class PlannedLevelSerializer(serializers.Serializer):
@@ -156,6 +175,7 @@ class PlannedLevelSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     teams = serializers.ListField(child=serializers.CharField())
     recipients = serializers.ListField(child=serializers.EmailField())
+    oncall = PlannedOnCallSerializer(many=True)
     delivery = serializers.CharField()
     emergency_contact = serializers.BooleanField()
     policy_applies = serializers.BooleanField()

@@ -19,6 +19,7 @@ APPS = [
     "maintenance",
     "alerts",
     "notices",
+    "oncall",
     "escalation",
     "checklists",
     "changes",

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from config.base import fields_allowed, require_permission, row_change
+from oncall.models import Schedule
 
 from ..models import EscalationLevel, EscalationPolicy, Team, check_levels
 
@@ -61,6 +62,7 @@ class LevelSpec:
     teams: Sequence[Team] = ()
     emails: Sequence[str] = ()
     users: Sequence[AbstractBaseUser] | None = None
+    schedules: Sequence[Schedule] = ()
 
 
 def _levels_set(policy: EscalationPolicy, levels: Sequence[LevelSpec]) -> None:
@@ -81,6 +83,7 @@ def _levels_set(policy: EscalationPolicy, levels: Sequence[LevelSpec]) -> None:
         level.full_clean(exclude=["policy"])
         level.save()
         level.teams.set(spec.teams)
+        level.schedules.set(spec.schedules)
         if spec.users is not None:
             level.users.set(spec.users)
     for level in existing.values():

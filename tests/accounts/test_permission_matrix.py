@@ -41,6 +41,7 @@ from maintenance.models import MaintenanceWindow
 from notices.emails import notice_message
 from notices.links import ACT_PURPOSE, act_url
 from notices.models import Channel, Notice
+from oncall.models import Override, Schedule
 from tests.admin_forms import form_for
 from tests.chat.conftest import MATTERMOST_TOKEN, SLACK_SECRETS, command_body, slack_signature
 from tests.factories import UserFactory, token_for
@@ -78,6 +79,7 @@ PERMISSION = {
     "vendor ticket": "vendors.add_vendorticket",
     "view": "incidents.view_incident",
     "record change": "changes.add_change",
+    "add override": "oncall.add_override",
 }
 # The state each action starts from, and where a lifecycle action leads.
 SOURCE = {
@@ -204,6 +206,7 @@ def build_world() -> World:
     heartbeat = heartbeat_create(
         actor=SYSTEM, name="matrix", schedule="cron", cron="0 3 * * *", severity="P1"
     )
+    Schedule.objects.create(name="matrix")
     return World(users, incidents, policy, items, notices, heartbeat)
 
 
@@ -266,6 +269,7 @@ def snapshot(cell: Cell) -> dict:
         MaintenanceWindow,
         Change,
         VendorTicket,
+        Override,
     ]
     parts = [f"(SELECT COUNT(*) FROM {model._meta.db_table})" for model in counted]
     incidents, policies, items = (
@@ -373,6 +377,11 @@ def admin_window_form() -> dict:
     }
 
 
+def override_period() -> tuple[datetime, datetime]:
+    starts = timezone.localtime(timezone.now() + timedelta(hours=1))
+    return starts, starts + timedelta(hours=4)
+
+
 def admin_heartbeat_form(heartbeat: Heartbeat) -> dict:
     return {
         "name": heartbeat.name,
@@ -457,6 +466,18 @@ def through_admin(cell: Cell) -> Answer:
             "links": "[]",
         }
         return web_answer(web.post("/admin/changes/change/add/", form))
+    if action == "add override":
+        starts, ends = override_period()
+        form = {
+            "schedule": Schedule.objects.get(name="matrix").pk,
+            "user": cell.user.pk,
+            "starts_at_0": starts.strftime("%Y-%m-%d"),
+            "starts_at_1": starts.strftime("%H:%M:%S"),
+            "ends_at_0": ends.strftime("%Y-%m-%d"),
+            "ends_at_1": ends.strftime("%H:%M:%S"),
+            "reason": "管理画面から交代",
+        }
+        return web_answer(web.post("/admin/oncall/override/add/", form))
     if action == "vendor ticket":
         vendor = Vendor.objects.get(key="supabase")
         form = {"incident": incident.pk, "vendor": vendor.pk, "reference": "SUP-1", "note": ""}
@@ -500,6 +521,15 @@ def through_api(cell: Cell) -> Answer:
     elif action == "record change":
         body = {"kind": "config", "title": "recorded through the API", "service": "payments"}
         response = api.post("/api/v1/changes/", body, format="json")
+    elif action == "add override":
+        starts, ends = override_period()
+        body = {
+            "user": cell.user.username,
+            "starts_at": starts.isoformat(),
+            "ends_at": ends.isoformat(),
+        }
+        schedule = Schedule.objects.get(name="matrix")
+        response = api.post(f"/api/v1/schedules/{schedule.pk}/overrides/", body, format="json")
     elif action == "vendor ticket":
         body = {"vendor": "supabase", "reference": "SUP-1"}
         response = api.post(f"{base}vendor-tickets/", body, format="json")
@@ -532,6 +562,8 @@ CHAT_COMMANDS = {
     "record change": "change config from chat",
     # Tickets are recorded in the admin and the API: what someone might try.
     "vendor ticket": "vendor {key} supabase SUP-1",
+    # Shifts are taken in the admin and the API: what someone might try.
+    "add override": "oncall take matrix 4h",
 }
 
 
@@ -707,6 +739,10 @@ def assert_done(cell: Cell, before: dict, answer: Answer) -> None:
         assert (ticket.reference, ticket.opened_by) == ("SUP-1", user)
         kind = TimelineEvent.Kind.VENDOR_TICKET_OPENED
         assert incident.timeline.filter(kind=kind, actor=user).exists()
+    elif action == "add override":
+        override = Override.objects.get(created_by=user)
+        assert override.user == user
+        assert LogEntry.objects.get_for_object(override).get().actor == user
     elif action == "view":
         assert TITLE in answer.text and incident.key in answer.text
         assert snapshot(cell) == before, "reading changed something"
