@@ -22,6 +22,19 @@ from incidents.models import Severity
 
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_PERIOD = timedelta(days=366)
+# Writes that only pings and the sweeper make: the heartbeat's state, never edited through the
+# API or the admin, and never in the audit log (the settings' audit entry names them too).
+PING_FIELDS = [
+    "status",
+    "deadline",
+    "started_at",
+    "last_ping_at",
+    "last_ping_kind",
+    "last_log",
+    "last_log_truncated",
+    "pings",
+    "incident",
+]
 
 
 def validate_cron(value: str) -> None:

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from config.api import RejectUnknownFields, StrictCharField
 from incidents.models import Severity
 
-from .models import MAX_PERIOD, MIN_INTERVAL, Heartbeat
+from .models import MAX_PERIOD, MIN_INTERVAL, PING_FIELDS, Heartbeat
 
 YEAR_SECONDS = int(MAX_PERIOD.total_seconds())
 
@@ -60,19 +60,7 @@ class HeartbeatSerializer(RejectUnknownFields, serializers.ModelSerializer):
             "incident",
             "created_at",
         ]
-        read_only_fields = [
-            "id",
-            "uuid",
-            "status",
-            "deadline",
-            "started_at",
-            "last_ping_at",
-            "last_ping_kind",
-            "last_log",
-            "last_log_truncated",
-            "pings",
-            "created_at",
-        ]
+        read_only_fields = ["id", "uuid", *PING_FIELDS, "created_at"]
 
     def get_current_status(self, heartbeat) -> str:
         """paused, down, started, late, new or up: the status as of this answer."""

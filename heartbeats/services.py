@@ -32,22 +32,10 @@ from config.base import (
 from incidents.models import Action, TimelineEvent
 from incidents.services import incident_declare, incident_transition
 
-from .models import Heartbeat
+from .models import PING_FIELDS, Heartbeat
 
 log = logging.getLogger(__name__)
 
-# Writes that only pings and the sweeper make: never in the audit log (see settings).
-PING_FIELDS = [
-    "status",
-    "deadline",
-    "started_at",
-    "last_ping_at",
-    "last_ping_kind",
-    "last_log",
-    "last_log_truncated",
-    "pings",
-    "incident",
-]
 SCHEDULE_FIELDS = {"schedule", "interval", "cron", "grace", "enabled"}
 
 
