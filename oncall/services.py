@@ -1,13 +1,17 @@
 """Overrides, swaps and calendar feed links: the one place their rules are checked.
 
-Schedules and layers are plain configuration (`config.base.record_save`); who is on call is
-`oncall.resolver`'s.
+Schedules and layers are plain configuration: one at a time in the admin through
+`config.base.record_save`; a whole schedule with its layers and members (configuration as
+code) through `schedule_create` / `schedule_update`. Who is on call is `oncall.resolver`'s.
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -16,13 +20,30 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.base import recorded_actor, require_permission, row_lock
+from config.base import (
+    fields_allowed,
+    recorded_actor,
+    require_permission,
+    row_change,
+    row_lock,
+)
 
-from .models import FeedToken, Override, Schedule, token_digest
+from .models import FeedToken, Layer, LayerMember, Override, Schedule, token_digest
 
 OVERRIDE_PERMISSION = "oncall.add_override"
 FEED_PERMISSION = "oncall.add_feedtoken"
 FEED_REVOKE_PERMISSION = "oncall.change_feedtoken"
+SCHEDULE_FIELDS = ("name", "description", "time_zone")
+LAYER_FIELDS = (
+    "priority",
+    "shift_length",
+    "shift_unit",
+    "start_date",
+    "handoff_time",
+    "restrict_weekdays",
+    "restrict_from",
+    "restrict_until",
+)
 # An override is a few shifts, never a new rotation.
 MAX_OVERRIDE_DAYS = 31
 
@@ -164,3 +185,108 @@ def feed_find(token: str) -> FeedToken | None:
 
 def person_by_username(username: str):
     return get_user_model().objects.filter(username=username, is_active=True).first()
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer as a manager describes it; it is known by its name within the schedule."""
+
+    name: str
+    start_date: date
+    handoff_time: time
+    priority: int = 1
+    shift_length: int = 1
+    shift_unit: str = Layer.Unit.WEEKS
+    restrict_weekdays: list[int] = field(default_factory=list)
+    restrict_from: time | None = None
+    restrict_until: time | None = None
+    members: Sequence[AbstractBaseUser] = ()
+
+
+def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
+    if hasattr(error, "error_dict"):
+        return ValidationError(
+            {
+                prefix if name == "__all__" else f"{prefix}.{name}": messages
+                for name, messages in error.message_dict.items()
+            }
+        )
+    return ValidationError({prefix: error.messages})
+
+
+def _layers_set(
+    schedule: Schedule, layers: Sequence[LayerSpec], actor: AbstractBaseUser | AnonymousUser
+) -> None:
+    """Make the schedule's layers these, by name, writing only what differs, so that the
+    audit log shows what changed rather than every layer deleted and created again."""
+    names = [spec.name for spec in layers]
+    if len(set(names)) != len(names):
+        raise ValidationError({"layers": [_("Each layer of a schedule has its own name.")]})
+    existing = {layer.name: layer for layer in schedule.layers.prefetch_related("members")}
+    for n, spec in enumerate(layers):
+        layer = existing.pop(spec.name, None)
+        wanted = {name: getattr(spec, name) for name in LAYER_FIELDS}
+        if layer is None:
+            require_permission(actor, "oncall.add_layer")
+            layer = Layer(schedule=schedule, name=spec.name)
+        elif any(getattr(layer, name) != value for name, value in wanted.items()):
+            require_permission(actor, "oncall.change_layer")
+        else:
+            wanted = {}
+        if wanted or layer.pk is None:
+            for name, value in wanted.items():
+                setattr(layer, name, value)
+            try:
+                layer.full_clean(exclude=["schedule"])
+            except ValidationError as error:
+                raise _prefixed(error, f"layers[{n}]") from None
+            layer.save()
+        members = sorted(layer.members.all(), key=lambda m: (m.position, m.pk))
+        if [m.user_id for m in members] != [user.pk for user in spec.members]:
+            require_permission(actor, "oncall.change_layer")
+            for member in members:
+                member.delete()
+            for position, user in enumerate(spec.members):
+                LayerMember.objects.create(layer=layer, user=user, position=position)
+    for layer in existing.values():
+        require_permission(actor, "oncall.delete_layer")
+        layer.delete()
+
+
+@transaction.atomic
+def schedule_create(
+    *,
+    actor: AbstractBaseUser | AnonymousUser,
+    layers: Sequence[LayerSpec] = (),
+    **fields: Any,
+) -> Schedule:
+    """A schedule with its layers and their members, in rotation order."""
+    require_permission(actor, "oncall.add_schedule")
+    schedule = Schedule(**fields_allowed(SCHEDULE_FIELDS, fields))
+    schedule.full_clean()
+    schedule.save()
+    _layers_set(schedule, layers, actor)
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(
+    *,
+    schedule: Schedule,
+    actor: AbstractBaseUser | AnonymousUser,
+    layers: Sequence[LayerSpec] | None = None,
+    **fields: Any,
+) -> Schedule:
+    """Change a schedule and (when given) its layers; overrides and calendar links stay."""
+    require_permission(actor, "oncall.change_schedule")
+    schedule = row_change(schedule, fields_allowed(SCHEDULE_FIELDS, fields))
+    if layers is not None:
+        _layers_set(schedule, layers, actor)
+    return schedule
+
+
+@transaction.atomic
+def schedule_delete(*, schedule: Schedule, actor: AbstractBaseUser | AnonymousUser) -> None:
+    """Its layers, overrides and calendar links go with it; escalation levels lose the link."""
+    require_permission(actor, "oncall.delete_schedule")
+    schedule.delete()

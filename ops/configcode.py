@@ -1,10 +1,12 @@
 """Configuration as code: Hikeshi's settings as one YAML file a team keeps in its repository.
 
-`config_export` writes teams, escalation policies, checklist templates, known problems,
-heartbeats and integrations (never a secret) sorted and with every key, so that the same
-database always gives the same bytes. `config_plan` compares a file with the database field
-by field; `config_apply` makes the database say what the file says, through each app's own
-services (permission, validation, audit as the managers' edits are), in one transaction.
+`config_export` writes teams, on-call schedules, escalation policies, checklist templates,
+known problems, heartbeats and integrations (never a secret; nor a schedule's overrides,
+which are the day's operations rather than configuration) sorted and with every key, so
+that the same database always gives the same bytes. `config_plan` compares a file with the
+database field by field; `config_apply` makes the database say what the file says, through
+each app's own services (permission, validation, audit as the managers' edits are), in one
+transaction.
 
 Each object is known by its name or key: renaming one in the file is a removal and an
 addition. Objects the file does not mention are left alone unless `prune` is asked for, and
@@ -20,7 +22,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,8 @@ from heartbeats.services import heartbeat_create, heartbeat_delete, heartbeat_up
 from incidents.models import Category, Severity
 from integrations.models import DEFAULT_SEVERITY_MAPPING, Integration
 from integrations.services import integration_create, integration_update
+from oncall import services as oncall
+from oncall.models import Layer, Schedule
 
 VERSION = 1
 SCHEMA_ID = "https://hikeshi.example/hikeshi.schema.json"
@@ -140,8 +144,53 @@ LEVEL = _object(
         "teams": _list({"type": "string"}, [], uniqueItems=True, description="Team names."),
         "users": _list({"type": "string"}, [], uniqueItems=True, description="Usernames."),
         "emails": _list({"type": "string"}, []),
+        "schedules": _list(
+            {"type": "string"}, [], uniqueItems=True, description="On-call schedules' names."
+        ),
     },
     ["number", "name", "delay"],
+)
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+TIME_SCHEMA = {
+    "type": "string",
+    "pattern": TIME_PATTERN,
+    "description": "A wall-clock time in the schedule's zone, quoted: '09:00', '18:00'.",
+}
+LAYER = _object(
+    {
+        "name": _string(maxLength=100, minLength=1),
+        "priority": {"type": "integer", "minimum": 0, "maximum": 32767, "default": 1},
+        "shift_length": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1},
+        "shift_unit": _enum(Layer.Unit.values, Layer.Unit.WEEKS),
+        "start_date": {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}$",
+            "description": "The first shift begins then: '2026-03-02'.",
+        },
+        "handoff_time": TIME_SCHEMA,
+        "restrict_weekdays": _list(
+            {"type": "integer", "minimum": 0, "maximum": 6},
+            [],
+            uniqueItems=True,
+            description="0 = Monday … 6 = Sunday; empty: every day.",
+        ),
+        "restrict_from": {"oneOf": [TIME_SCHEMA, {"type": "null"}], "default": None},
+        "restrict_until": {"oneOf": [TIME_SCHEMA, {"type": "null"}], "default": None},
+        "members": _list({"type": "string"}, [], description="Usernames, in rotation order."),
+    },
+    ["name", "start_date", "handoff_time"],
+    "A rotation; where layers overlap, the highest priority with someone wins.",
+)
+SCHEDULE = _object(
+    {
+        "name": _string(maxLength=100, minLength=1),
+        "description": _string(""),
+        "time_zone": _string("Asia/Tokyo", maxLength=64),
+        "layers": _list(LAYER, [], description="Sorted by name; a layer is known by its name."),
+    },
+    ["name"],
+    "An on-call schedule; its overrides and swaps are operational data, kept in the "
+    "database and never in this file (an apply leaves them as they are).",
 )
 POLICY = _object(
     {
@@ -257,13 +306,13 @@ class Section:
 
 SECTIONS = [
     Section("teams", "name", TEAM),
+    # Before the policies whose levels page whoever is on call on them.
+    Section("schedules", "name", SCHEDULE),
     Section("escalation_policies", "name", POLICY),
     Section("checklist_templates", "key", TEMPLATE),
     Section("known_problems", "key", KNOWN_PROBLEM),
     Section("heartbeats", "name", HEARTBEAT),
     Section("integrations", "name", INTEGRATION),
-    # On-call schedules (the oncall app) go here, after the teams they rotate: a Section, its
-    # reader in CURRENT, its writer in WRITERS and a test of the round trip.
 ]
 BY_KEY = {section.key: section for section in SECTIONS}
 
@@ -325,9 +374,42 @@ def _policy(policy: EscalationPolicy) -> dict:
                 "teams": _names(level.teams.all(), "name"),
                 "users": _names(level.users.all(), "username"),
                 "emails": list(level.emails or []),
+                "schedules": _names(level.schedules.all(), "name"),
             }
             for level in sorted(policy.levels.all(), key=lambda level: level.number)
         ],
+    }
+
+
+def time_text(value: time | None) -> str | None:
+    """'09:00', or '09:00:30' where a time has seconds."""
+    if value is None:
+        return None
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def _layer(layer: Layer) -> dict:
+    members = sorted(layer.members.all(), key=lambda m: (m.position, m.pk))
+    return {
+        "name": layer.name,
+        "priority": layer.priority,
+        "shift_length": layer.shift_length,
+        "shift_unit": layer.shift_unit,
+        "start_date": layer.start_date.isoformat(),
+        "handoff_time": time_text(layer.handoff_time),
+        "restrict_weekdays": sorted(layer.restrict_weekdays or []),
+        "restrict_from": time_text(layer.restrict_from),
+        "restrict_until": time_text(layer.restrict_until),
+        "members": [member.user.get_username() for member in members],
+    }
+
+
+def _schedule(schedule: Schedule) -> dict:
+    return {
+        "name": schedule.name,
+        "description": schedule.description,
+        "time_zone": schedule.time_zone,
+        "layers": [_layer(layer) for layer in sorted(schedule.layers.all(), key=lambda x: x.name)],
     }
 
 
@@ -384,8 +466,11 @@ def _integration(integration: Integration) -> dict:
 
 CURRENT: dict[str, tuple[Callable[[], Iterable], Callable[[Any], dict]]] = {
     "teams": (lambda: Team.objects.prefetch_related("members"), _team),
+    "schedules": (lambda: Schedule.objects.prefetch_related("layers__members__user"), _schedule),
     "escalation_policies": (
-        lambda: EscalationPolicy.objects.prefetch_related("levels__teams", "levels__users"),
+        lambda: EscalationPolicy.objects.prefetch_related(
+            "levels__teams", "levels__users", "levels__schedules"
+        ),
         _policy,
     ),
     "checklist_templates": (
@@ -481,11 +566,37 @@ def _canonical(section: str, obj: dict) -> dict:
     if section == "escalation_policies":
         for level in obj["levels"]:
             level["delay"] = duration_text(duration_parse(level["delay"]))
+    elif section == "schedules":
+        for layer in obj["layers"]:
+            layer["start_date"] = _date(layer["start_date"]).isoformat()
+            for name in ("handoff_time", "restrict_from", "restrict_until"):
+                layer[name] = time_text(_time(layer[name]))
+            layer["restrict_weekdays"] = sorted(layer["restrict_weekdays"])
+        obj["layers"].sort(key=lambda layer: layer["name"])
     elif section == "heartbeats":
         obj["grace"] = duration_text(duration_parse(obj["grace"]))
         if obj["interval"] is not None:
             obj["interval"] = duration_text(duration_parse(obj["interval"]))
     return obj
+
+
+def _date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _time(text: str | None) -> time | None:
+    return None if text is None else time.fromisoformat(text)
+
+
+def _plain(value: Any) -> Any:
+    """YAML reads an unquoted 2026-03-02 as a date: the file means the text."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 @dataclass
@@ -507,6 +618,7 @@ def config_read(text: str) -> Desired:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
         raise ConfigError([(where, str(getattr(error, "problem", error)))]) from None
+    data = _plain(data)
     validator = jsonschema.Draft202012Validator(config_schema())
     problems = [
         (_path(error.absolute_path), error.message)
@@ -539,6 +651,7 @@ def _references(desired: Desired) -> list[tuple[str, str]]:
     objects = desired.objects
     users = set(get_user_model().objects.values_list("username", flat=True))
     teams = set(objects["teams"]) | set(Team.objects.values_list("name", flat=True))
+    schedules = set(objects["schedules"]) | set(Schedule.objects.values_list("name", flat=True))
 
     def need(known: set, names: list[str], section: str, name: str, *where: str | int):
         for n, value in enumerate(names):
@@ -547,6 +660,9 @@ def _references(desired: Desired) -> list[tuple[str, str]]:
 
     for name, team in objects["teams"].items():
         need(users, team["members"], "teams", name, "members")
+    for name, schedule in objects["schedules"].items():
+        for n, layer in enumerate(schedule["layers"]):
+            need(users, layer["members"], "schedules", name, "layers", n, "members")
     defaults = [
         name for name, policy in objects["escalation_policies"].items() if policy["is_default"]
     ]
@@ -558,6 +674,8 @@ def _references(desired: Desired) -> list[tuple[str, str]]:
         for n, level in enumerate(policy["levels"]):
             need(teams, level["teams"], "escalation_policies", name, "levels", n, "teams")
             need(users, level["users"], "escalation_policies", name, "levels", n, "users")
+            where = ("escalation_policies", name, "levels", n, "schedules")
+            need(schedules, level["schedules"], *where)
     templates = {key: len(t["items"]) for key, t in objects["checklist_templates"].items()}
     for template in ChecklistTemplate.objects.exclude(key__in=templates):
         templates[template.key] = template.items.count()
@@ -682,8 +800,41 @@ def _team_write(change: Change, want: dict, actor) -> None:
     )
 
 
+def _layer_specs(layers: list[dict]) -> list[oncall.LayerSpec]:
+    return [
+        oncall.LayerSpec(
+            name=layer["name"],
+            priority=layer["priority"],
+            shift_length=layer["shift_length"],
+            shift_unit=layer["shift_unit"],
+            start_date=_date(layer["start_date"]),
+            handoff_time=_time(layer["handoff_time"]),
+            restrict_weekdays=list(layer["restrict_weekdays"]),
+            restrict_from=_time(layer["restrict_from"]),
+            restrict_until=_time(layer["restrict_until"]),
+            members=_users(layer["members"]),
+        )
+        for layer in layers
+    ]
+
+
+def _schedule_write(change: Change, want: dict, actor) -> None:
+    fields = {k: v for k, v in want.items() if k != "layers"}
+    if change.action == "create":
+        oncall.schedule_create(actor=actor, layers=_layer_specs(want["layers"]), **fields)
+        return
+    changed = _changed(change)
+    oncall.schedule_update(
+        schedule=Schedule.objects.get(name=change.name),
+        actor=actor,
+        layers=_layer_specs(want["layers"]) if "layers" in changed else None,
+        **{k: v for k, v in fields.items() if k in changed},
+    )
+
+
 def _level_specs(levels: list[dict]) -> list[policies.LevelSpec]:
     teams = {team.name: team for team in Team.objects.all()}
+    schedules = {schedule.name: schedule for schedule in Schedule.objects.all()}
     return [
         policies.LevelSpec(
             number=level["number"],
@@ -694,6 +845,7 @@ def _level_specs(levels: list[dict]) -> list[policies.LevelSpec]:
             teams=[teams[name] for name in level["teams"]],
             emails=level["emails"],
             users=_users(level["users"]),
+            schedules=[schedules[name] for name in level["schedules"]],
         )
         for level in levels
     ]
@@ -784,6 +936,7 @@ def _integration_write(change: Change, want: dict, actor) -> str | None:
 
 WRITERS: dict[str, Callable[[Change, dict, Any], str | None]] = {
     "teams": _team_write,
+    "schedules": _schedule_write,
     "escalation_policies": _policy_write,
     "checklist_templates": _template_write,
     "known_problems": _known_problem_write,
@@ -795,6 +948,8 @@ WRITERS: dict[str, Callable[[Change, dict, Any], str | None]] = {
 def _delete(change: Change, actor) -> None:
     if change.section == "teams":
         policies.team_delete(team=Team.objects.get(name=change.name), actor=actor)
+    elif change.section == "schedules":
+        oncall.schedule_delete(schedule=Schedule.objects.get(name=change.name), actor=actor)
     elif change.section == "escalation_policies":
         policies.policy_delete(policy=EscalationPolicy.objects.get(name=change.name), actor=actor)
     elif change.section == "checklist_templates":
