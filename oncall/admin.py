@@ -180,19 +180,38 @@ class LayerAdmin(ThroughServices, admin.ModelAdmin):
 
 @admin.register(FeedToken)
 class FeedTokenAdmin(admin.ModelAdmin):
-    """Calendar links: created from the schedules' list, revoked here (the address is a 404)."""
+    """Calendar links: a schedule's from the schedules' list; a person's own (their shifts on
+    every schedule) added here, the address shown once; revoked here (the address is a 404)."""
 
     list_display = ["schedule", "label", "person", "created_by", "created_at", "revoked_at"]
     list_filter = ["schedule"]
     fields = ["schedule", "label", "person", "created_by", "created_at", "revoked_at"]
-    readonly_fields = fields
     actions = ["revoke"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["created_by", "created_at", "revoked_at"]
+        return self.fields
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        feed, token = services.feed_token_create(
+            schedule=data.get("schedule"),
+            person=data.get("person"),
+            label=data.get("label", ""),
+            actor=request.user,
+        )
+        adopt(obj, feed)
+        url = settings.SITE_URL + reverse("oncall-feed", args=[token])
+        self.message_user(
+            request,
+            _("Calendar link for %(feed)s (shown once; keep it secret): %(url)s")
+            % {"feed": feed.schedule or feed.person, "url": url},
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Revoke the selected calendar links"), permissions=["change"])
     def revoke(self, request, queryset):

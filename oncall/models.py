@@ -190,10 +190,18 @@ def token_digest(token: str) -> str:
 
 
 class FeedToken(models.Model):
-    """The secret in a schedule's iCal address, stored hashed; revoked, the address is a 404."""
+    """The secret in an iCal address, stored hashed; revoked, the address is a 404. A schedule's
+    feed (only `person`'s shifts on it, if set), or without a schedule a person's own feed:
+    their shifts on every schedule."""
 
     schedule = models.ForeignKey(
-        Schedule, on_delete=models.CASCADE, related_name="feed_tokens", verbose_name=_("schedule")
+        Schedule,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="feed_tokens",
+        verbose_name=_("schedule"),
+        help_text=_("Empty: the person's shifts on every schedule."),
     )
     person = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -221,6 +229,12 @@ class FeedToken(models.Model):
         verbose_name = _("calendar feed")
         verbose_name_plural = _("calendar feeds")
         ordering = ["schedule", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(schedule__isnull=False) | Q(person__isnull=False),
+                name="feed_token_has_schedule_or_person",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.schedule}: {self.label or self.pk}"
+        return f"{self.schedule or self.person}: {self.label or self.pk}"

@@ -140,14 +140,17 @@ def swap_create(
 @transaction.atomic
 def feed_token_create(
     *,
-    schedule: Schedule,
+    schedule: Schedule | None,
     actor: AbstractBaseUser | AnonymousUser,
     label: str = "",
     person: AbstractBaseUser | None = None,
 ) -> tuple[FeedToken, str]:
-    """A new secret calendar address for `schedule` (or only `person`'s shifts on it). The
-    token is returned once; only its digest is stored."""
+    """A new secret calendar address for `schedule` (or only `person`'s shifts on it), or
+    with no schedule `person`'s own: their shifts on every schedule. The token is returned
+    once; only its digest is stored."""
     require_permission(actor, FEED_PERMISSION)
+    if schedule is None and person is None:
+        raise ValidationError({"person": [_("Name a schedule, a person, or both.")]})
     if person is not None:
         _check_person(person, "person")
     token = secrets.token_urlsafe(32)

@@ -10,7 +10,7 @@ from auditlog.models import LogEntry
 from django.utils import timezone
 
 from config.base import JST
-from oncall.models import Layer, Override
+from oncall.models import FeedToken, Layer, Override, token_digest
 
 from .conftest import add_layer
 
@@ -115,3 +115,18 @@ def test_a_manager_creates_a_calendar_link_shown_once(client, make_user, office_
     token = text.split("/oncall/feeds/")[1].split(".ics")[0]
     assert client.get(f"/oncall/feeds/{token}.ics").status_code == 200
     assert office_hours.feed_tokens.get().digest != token
+
+
+def test_a_manager_adds_a_persons_own_calendar_link_shown_once(client, make_user, office_hours):
+    person = office_hours.layers.get().members.first().user
+    login(client, make_user("managers"))
+    response = client.post(
+        "/admin/oncall/feedtoken/add/", {"person": person.pk, "label": "my on-call"}, follow=True
+    )
+    text = response.content.decode()
+    token = text.split("/oncall/feeds/")[1].split(".ics")[0]
+    feed = FeedToken.objects.get()
+    assert feed.schedule is None and feed.person == person
+    assert feed.digest == token_digest(token) and token not in feed.digest
+    assert client.get(f"/oncall/feeds/{token}.ics").status_code == 200
+    assert token not in client.get(f"/admin/oncall/feedtoken/{feed.pk}/change/").content.decode()

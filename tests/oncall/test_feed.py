@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar
 
 from config.base import SYSTEM
-from oncall.feeds import AHEAD, BEHIND
-from oncall.models import FeedToken, Layer
+from oncall.feeds import AHEAD, BEHIND, feed_calendar
+from oncall.models import FeedToken, Layer, Schedule
 from oncall.resolver import shifts
 from oncall.services import feed_token_create, feed_token_revoke, override_create
 
@@ -87,3 +88,45 @@ def test_only_managers_create_and_revoke_feed_links(make_user, rota):
     with pytest.raises(PermissionDenied):
         feed_token_revoke(feed=feed, actor=make_user("sysadmins"))
     assert FeedToken.objects.get(pk=feed.pk).revoked_at is None
+
+
+def test_a_persons_own_feed_holds_exactly_their_shifts_on_every_schedule(client, rota, people):
+    nights = Schedule.objects.create(name="db-nights")
+    add_layer(
+        nights, [people[1], people[3]], shift_unit=Layer.Unit.DAYS, start_date=date(2026, 1, 1)
+    )
+    Schedule.objects.create(name="empty")
+    feed, token = feed_token_create(schedule=None, person=people[3], actor=SYSTEM)
+    assert client.get(feed_url(token)).status_code == 200
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+
+    calendar = Calendar.from_ical(feed_calendar(feed, now=now))
+
+    found = sorted(
+        (e.decoded("dtstart"), e.decoded("dtend"), str(e["summary"]).split(" (")[0])
+        for e in calendar.walk("VEVENT")
+    )
+    expected = sorted(
+        (s.start, s.end, schedule.name)
+        for schedule in (rota, nights)
+        for s in shifts(schedule, now - BEHIND, now + AHEAD)
+        if s.user_id == people[3].pk
+    )
+    assert found == expected
+    assert {name for _s, _e, name in found} == {"ops-primary", "db-nights"}
+
+
+def test_a_revoked_person_feed_is_a_json_404(client, rota, people):
+    feed, token = feed_token_create(schedule=None, person=people[0], actor=SYSTEM)
+    assert client.get(feed_url(token)).status_code == 200
+    feed_token_revoke(feed=feed, actor=SYSTEM)
+    response = client.get(feed_url(token))
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_a_feed_names_a_schedule_or_a_person(rota):
+    with pytest.raises(ValidationError):
+        feed_token_create(schedule=None, actor=SYSTEM)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FeedToken.objects.create(digest="x" * 64)
