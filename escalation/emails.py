@@ -3,8 +3,9 @@ daily report. The outbox (`notices.emails`) renders them when it sends them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -136,3 +137,22 @@ def report_content(notice: Notice) -> tuple[str, str, str]:
         "day": notice.period.astimezone(JST).strftime("%Y-%m-%d")
     }
     return subject, *_rendered("report", _collected_context(notice), notice)
+
+
+def handoff_content(notice: Notice) -> tuple[str, str, str]:
+    """Your shift starts: from–to in the schedule's zone, and by which layer or override."""
+    data = notice.data
+    zone = ZoneInfo(data["time_zone"])
+    context = {
+        "notice": notice,
+        "schedule": data["schedule"],
+        "zone": data["time_zone"],
+        "starts": datetime.fromisoformat(data["starts_at"]).astimezone(zone),
+        "ends": datetime.fromisoformat(data["ends_at"]).astimezone(zone),
+        "layer": data.get("layer", ""),
+        "override": data.get("override"),
+    }
+    subject = render_to_string("escalation/email/handoff_subject.txt", context)
+    text = render_to_string("escalation/email/handoff.txt", context)
+    html = render_to_string("escalation/email/handoff.html", context)
+    return subject, text, html
