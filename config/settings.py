@@ -349,6 +349,10 @@ MAINTENANCE_WINDOW_MAX_DAYS = env.float("MAINTENANCE_WINDOW_MAX_DAYS", default=7
 # How often beat releases the alerts of ended windows: the most an incident opens late.
 MAINTENANCE_SWEEP_SECONDS = env.float("MAINTENANCE_SWEEP_SECONDS", default=10.0)
 
+# --- on call ----------------------------------------------------------------
+# How often beat writes the hand-off notices due (30 minutes before a shift starts).
+ONCALL_HANDOFF_SWEEP_SECONDS = env.float("ONCALL_HANDOFF_SWEEP_SECONDS", default=60.0)
+
 # --- heartbeats -------------------------------------------------------------
 # How often beat looks for heartbeats silent past their deadline: a miss's worst lateness.
 HEARTBEAT_SWEEP_SECONDS = env.float("HEARTBEAT_SWEEP_SECONDS", default=30.0)
@@ -487,6 +491,10 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeats: open incidents for silent heartbeats": {
         "task": "heartbeats.sweep",
         "schedule": HEARTBEAT_SWEEP_SECONDS,
+    },
+    "oncall: hand-off notices": {
+        "task": "oncall.handoffs",
+        "schedule": ONCALL_HANDOFF_SWEEP_SECONDS,
     },
     "escalation: hourly digest": {
         "task": "escalation.digests_hourly",

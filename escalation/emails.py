@@ -3,8 +3,9 @@ daily report. The outbox (`notices.emails`) renders them when it sends them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -16,6 +17,8 @@ from config.base import JST
 from incidents.models import Incident, State
 from notices.links import act_url
 from notices.models import Notice
+from oncall import resolver
+from oncall.models import Schedule
 from vendors.selectors import incident_vendor_contacts
 
 from .models import Escalation, Team
@@ -135,4 +138,53 @@ def report_content(notice: Notice) -> tuple[str, str, str]:
     subject = _("[Hikeshi] Daily report %(day)s") % {
         "day": notice.period.astimezone(JST).strftime("%Y-%m-%d")
     }
-    return subject, *_rendered("report", _collected_context(notice), notice)
+    context = _collected_context(notice) | {"oncall": oncall_lines(notice.period)}
+    return subject, *_rendered("report", context, notice)
+
+
+def _person(shift) -> str:
+    if shift.user is None:
+        return _("nobody")
+    return shift.user.get_full_name() or shift.user.get_username()
+
+
+def oncall_lines(now: datetime, ahead: timedelta = timedelta(days=14)) -> list[dict]:
+    """Per schedule, through the resolver: who is on call at `now` and until when, and the
+    next hand-off (to whom, when) within `ahead`."""
+    lines = []
+    for schedule in Schedule.objects.order_by("name"):
+        found = resolver.shifts(schedule, now, now + ahead)
+        run = 1
+        while run < len(found) and found[run].user_id == found[0].user_id:
+            run += 1
+        following = found[run] if run < len(found) else None
+        zone = schedule.zone
+        lines.append(
+            {
+                "schedule": schedule.name,
+                "zone": schedule.time_zone,
+                "who": _person(found[0]),
+                "until": found[run - 1].end.astimezone(zone) if following else None,
+                "next": _person(following) if following else "",
+            }
+        )
+    return lines
+
+
+def handoff_content(notice: Notice) -> tuple[str, str, str]:
+    """Your shift starts: from–to in the schedule's zone, and by which layer or override."""
+    data = notice.data
+    zone = ZoneInfo(data["time_zone"])
+    context = {
+        "notice": notice,
+        "schedule": data["schedule"],
+        "zone": data["time_zone"],
+        "starts": datetime.fromisoformat(data["starts_at"]).astimezone(zone),
+        "ends": datetime.fromisoformat(data["ends_at"]).astimezone(zone),
+        "layer": data.get("layer", ""),
+        "override": data.get("override"),
+    }
+    subject = render_to_string("escalation/email/handoff_subject.txt", context)
+    text = render_to_string("escalation/email/handoff.txt", context)
+    html = render_to_string("escalation/email/handoff.html", context)
+    return subject, text, html

@@ -10,7 +10,7 @@ from django.conf import settings
 from config.base import database_now
 from pulses.services import pulse_record
 
-from .services import digests, timers
+from .services import digests, handoffs, timers
 
 
 @shared_task(name="escalation.escalate_due")
@@ -56,3 +56,10 @@ def digests_hourly_task() -> int:
 @shared_task(name="escalation.report_daily")
 def report_daily_task() -> int:
     return len(digests.report_daily_build())
+
+
+@shared_task(name="oncall.handoffs")
+def handoff_notices_task() -> int:
+    """Beat, every ONCALL_HANDOFF_SWEEP_SECONDS: the hand-off notices now due. Each shift start
+    is a unique row, so a late, lost or doubled beat delays a notice and never repeats it."""
+    return handoffs.handoff_notices_queue()

@@ -31,6 +31,7 @@ CONTENT_BY_KIND = {
     Notice.Kind.DIGEST: "escalation.emails.digest_content",
     Notice.Kind.REPORT: "escalation.emails.report_content",
     Notice.Kind.MESSAGE: "notices.emails.message_content",
+    Notice.Kind.HANDOFF: "escalation.emails.handoff_content",
 }
 
 

@@ -56,6 +56,7 @@ class Notice(models.Model):
         REPORT = "report", _("Daily report")
         MESSAGE = "message", _("Message")
         UPDATE = "update", _("Incident update")
+        HANDOFF = "handoff", _("On-call hand-off")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

@@ -238,3 +238,42 @@ class FeedToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule or self.person}: {self.label or self.pk}"
+
+
+class Handoff(models.Model):
+    """A shift's start, noticed once: the row the hand-off sweep claims, unique per
+    (schedule, person, start), so two sweeps never write the person's notice twice."""
+
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.CASCADE, related_name="handoffs", verbose_name=_("schedule")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("person"),
+    )
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    notice = models.ForeignKey(
+        "notices.Notice",
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("notice"),
+        null=True,
+        blank=True,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("hand-off")
+        verbose_name_plural = _("hand-offs")
+        ordering = ["-starts_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "user", "starts_at"], name="one_handoff_per_shift_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule}: {self.user} {self.starts_at:%Y-%m-%d %H:%M}"

@@ -84,3 +84,28 @@ def test_daily_report_carries_p3_notices_and_the_days_figures(declare, policy, s
     assert rows["P3"]["opened"] == 1 and rows["P3"]["mtta_minutes"] is None
     to_a = [m for m in mail.outbox if m.to == ["a@x.test"]]
     assert len(to_a) == 1 and p3.key in to_a[0].body
+
+
+def test_daily_report_says_who_is_on_call_until_when_and_who_is_next(declare, policy, make_user):
+    from oncall.models import Schedule
+    from tests.oncall.conftest import add_layer
+
+    day = dt.datetime(2026, 11, 2, 9, 0, tzinfo=JST)
+    sato = make_user("operations", username="sato", last_name="佐藤")
+    suzuki = make_user("operations", username="suzuki", last_name="鈴木")
+    # Weekly from Monday 10/26 09:00: 佐藤, then 鈴木 from 11/2 09:00 — the report's moment.
+    add_layer(
+        Schedule.objects.create(name="ops-primary"),
+        [sato, suzuki],
+        start_date=dt.date(2026, 10, 26),
+    )
+    with time_machine.travel(day - dt.timedelta(hours=3)):
+        declare(severity="P3", policy_name="digest")
+    with time_machine.travel(day + dt.timedelta(minutes=1)):
+        built = report_daily_build()
+        notice_deliver()
+    report = Notice.objects.get(pk=built[0])
+    to_a = [m for m in mail.outbox if m.to == ["a@x.test"]]
+    assert len(to_a) == 1 and report.recipient == "a@x.test"
+    assert "ops-primary: 鈴木" in to_a[0].body
+    assert "2026-11-09 09:00" in to_a[0].body and "佐藤" in to_a[0].body
