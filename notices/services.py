@@ -69,6 +69,14 @@ def notice_message_queue(
     return notices
 
 
+# Most severe first (P0 before a burst of lesser notices), then oldest: a burst of P1/P2 mail
+# never holds a new P0's notice back longer than one batch. Severities sort as text: P0 < P3.
+PRIORITY = (
+    "(SELECT severity FROM incidents_incident WHERE incidents_incident.id = incident_id)"
+    " NULLS LAST, id"
+)
+
+
 def _claim_notices(
     *, now: datetime, ids: list[int] | None, limit: int, chat: bool = False
 ) -> list[int]:
@@ -87,7 +95,7 @@ def _claim_notices(
         params.extend(ids)
     sql = (
         f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
-        f"WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s{lock}) "
+        f"WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
         "AND status = 'pending' RETURNING id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
@@ -100,6 +108,17 @@ def _server_unreachable(error: Exception) -> bool:
     if isinstance(error, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
         return True
     return isinstance(error, OSError) and not isinstance(error, smtplib.SMTPException)
+
+
+def _try_later(error: Exception) -> bool:
+    """A 4xx refusal of the recipient: that domain's server is busy, not the address wrong."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(400 <= code < 500 for code, _reply in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and 400 <= error.smtp_code < 500
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].lower()
 
 
 def _backoff(attempt: int) -> timedelta:
@@ -230,14 +249,23 @@ def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) 
                 _mark_failed_attempt(notice, error, timezone.now(), counted=False)
             return sent
         accepted: list[Notice] = []
+        deferred: dict[str, Exception] = {}  # domain → the "try later" its server answered
         try:
             for notice in notices:
+                domain = _domain(notice.recipient)
+                if domain in deferred:
+                    # Its server asked us to wait: the domain's other notices wait with it (an
+                    # attempt each, as if refused) and the batch goes on to the other domains.
+                    _mark_failed_attempt(notice, deferred[domain], timezone.now(), counted=True)
+                    continue
                 try:
                     mail.send_messages([notice_message(notice)])
                 except Exception as error:  # noqa: BLE001 — recorded on the notice
                     log.warning("notice %s to %s failed: %s", notice.pk, notice.recipient, error)
                     unreachable = _server_unreachable(error)
                     _mark_failed_attempt(notice, error, timezone.now(), counted=not unreachable)
+                    if _try_later(error):
+                        deferred[domain] = error
                     if unreachable:
                         mail.close()
                         mail.open()

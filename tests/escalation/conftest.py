@@ -85,6 +85,11 @@ class Mailbox:
         # While set, every recipient is refused with this reply (a 4xx or 5xx), and counted.
         self.refusing: str | None = None
         self.refused = 0
+        # Domains whose recipients are refused with `refusing_domains_reply`, the others kept.
+        self.refusing_domains: set[str] = set()
+        self.refusing_domains_reply = "451 4.7.1 try again later"
+        # The client end of each connection a message arrived on: one per SMTP session.
+        self.peers: list[object] = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -92,12 +97,17 @@ class Mailbox:
         if self.refusing:
             self.refused += 1
             return self.refusing
+        if address.rsplit("@", 1)[-1] in self.refusing_domains:
+            self.refused += 1
+            return self.refusing_domains_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         parsed = message_from_bytes(envelope.original_content or envelope.content)
         with self.lock:
+            if session.peer not in self.peers:
+                self.peers.append(session.peer)
             for rcpt in envelope.rcpt_tos:
                 self.received.append((rcpt, parsed, time.monotonic()))
         return "250 Message accepted for delivery"

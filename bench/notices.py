@@ -1,0 +1,174 @@
+"""The outbox under a burst: 10,000 pending e-mail notices at once, delivered to a real SMTP
+server on loopback (aiosmtpd), while P0 notices keep arriving.
+
+In-process: the delivery service (`notice_deliver`) called from N threads, as N worker
+threads would; PostgreSQL scratch database `hikeshi_bench_notices`, created and dropped here.
+The notices are plain messages (one incident each, P1), not rendered escalation notices.
+Baseline, same run, same server: the same messages sent by a bare smtplib loop on one
+connection. P0 lateness: one P0 notice written every 100 ms while the burst drains, from its
+commit to the server's acceptance.
+Usage: python bench/notices.py [--notices 10000] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import smtplib
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, drop_database, emit, free_port, percentile, scratch_database  # noqa: E402
+
+DB_NAME = "hikeshi_bench_notices"
+
+
+class Counter:
+    """What the server accepted, and when (monotonic), by recipient."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.accepted: dict[str, float] = {}
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's hook
+        now = time.monotonic()
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.accepted[rcpt] = now
+                self.count += 1
+        return "250 OK"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--notices", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    from aiosmtpd.controller import Controller
+
+    url = scratch_database(DB_NAME)
+    port = free_port()
+    os.environ.update(
+        DATABASE_URL=url,
+        EMAIL_URL=f"smtp://127.0.0.1:{port}",
+        SECRET_KEY="bench",
+        DEBUG="false",
+        LOG_LEVEL="ERROR",
+    )
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from incidents.models import Incident
+    from notices.emails import notice_message
+    from notices.models import Delivery, Notice
+    from notices.services import notice_deliver
+
+    counter = Counter()
+    controller = Controller(counter, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        now = timezone.now()
+        incident = Incident.objects.create(
+            title="burst", severity="P1", category="system", detected_at=now
+        )
+        Notice.objects.bulk_create(
+            (
+                Notice(
+                    kind=Notice.Kind.MESSAGE,
+                    incident=incident,
+                    recipient=f"r{n}@x.test",
+                    delivery=Delivery.IMMEDIATE,
+                    data={"subject": f"[P1] burst {n}", "text": "本文\n" * 20},
+                )
+                for n in range(args.notices)
+            ),
+            batch_size=2000,
+        )
+        # Baseline: the same messages, built once, on one bare connection.
+        messages = [
+            notice_message(n).message().as_bytes()
+            for n in Notice.objects.order_by("pk")[: args.notices]
+        ]
+        started = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for n, message in enumerate(messages):
+                smtp.sendmail("hikeshi@localhost", [f"base{n}@x.test"], message)
+        baseline = time.monotonic() - started
+        del messages
+        counter.accepted.clear()
+
+        p0 = Incident.objects.create(title="p0", severity="P0", category="system", detected_at=now)
+        written: dict[str, float] = {}
+        done = threading.Event()
+
+        def p0_writer() -> None:
+            n = 0
+            while not done.is_set():
+                address = f"p0-{n}@x.test"
+                Notice.objects.create(
+                    kind=Notice.Kind.MESSAGE,
+                    incident=p0,
+                    recipient=address,
+                    delivery=Delivery.IMMEDIATE,
+                    data={"subject": "[P0]", "text": "本文"},
+                )
+                written[address] = time.monotonic()
+                n += 1
+                done.wait(0.1)
+            connection.close()
+
+        def deliverer() -> None:
+            while not done.is_set():
+                if not notice_deliver(limit=50):
+                    time.sleep(0.02)
+            connection.close()
+
+        deadline = time.monotonic()
+        threads = [threading.Thread(target=p0_writer)] + [
+            threading.Thread(target=deliverer) for _ in range(args.threads)
+        ]
+        for thread in threads:
+            thread.start()
+        burst = {f"r{n}@x.test" for n in range(args.notices)}
+        while not burst <= counter.accepted.keys():
+            time.sleep(0.05)
+        last = max(counter.accepted[a] for a in burst)
+        done.set()
+        for thread in threads:
+            thread.join()
+        lateness = [counter.accepted[a] - t for a, t in written.items() if a in counter.accepted]
+        drained = last - deadline
+    finally:
+        controller.stop()
+        connection.close()
+        drop_database(DB_NAME)
+
+    figures = {
+        "notices": args.notices,
+        "threads": args.threads,
+        "deadline_to_last_accepted_s": round(drained, 2),
+        "messages_per_s": round(args.notices / drained, 1),
+        "baseline_smtplib_one_connection_s": round(baseline, 2),
+        "baseline_messages_per_s": round(args.notices / baseline, 1),
+        "ratio_vs_baseline": round(drained / baseline, 2),
+        "p0_notices": len(lateness),
+        "p0_lateness_p50_ms": round(percentile(lateness, 50) * 1000, 1),
+        "p0_lateness_p99_ms": round(percentile(lateness, 99) * 1000, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    emit(figures)
+
+
+if __name__ == "__main__":
+    main()
