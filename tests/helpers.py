@@ -224,3 +224,33 @@ def terminating_connections(every: float = 0.05):
     finally:
         stop.set()
         terminator.join()
+
+
+def at_once(*jobs, timeout: float = 120.0) -> list:
+    """Run each job in its own thread, all released together at one barrier, each closing its
+    database connection; returns their results in order, or raises the first job's error."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(len(jobs))
+    results, errors = [None] * len(jobs), []
+
+    def run(index, job) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[index] = job()
+        except Exception as error:  # noqa: BLE001 — raised below, in the test's thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a job did not finish"
+    if errors:
+        raise errors[0]
+    return results

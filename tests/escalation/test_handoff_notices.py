@@ -2,8 +2,6 @@
 """Hand-off notices: the person whose shift starts is told once, 30 minutes before, with the
 shift's span in the schedule's zone; read from the resolver, sent through the outbox."""
 
-import threading
-
 import pytest
 from django.core import mail
 from django.db import connection
@@ -14,6 +12,7 @@ from notices.emails import notice_message
 from notices.models import Notice
 from oncall.models import Handoff, Override
 from tests.conftest import need_service
+from tests.helpers import at_once
 from tests.oncall.conftest import add_layer, at, people, schedule  # noqa: F401 — the on-call fixtures
 
 
@@ -77,24 +76,10 @@ def test_two_concurrent_sweeps_write_one_notice(people):
     schedules = [Schedule.objects.create(name=f"race-{n}") for n in range(5)]
     for each in schedules:
         add_layer(each, [a, b])
-    barrier = threading.Barrier(2)
-    errors, written = [], []
 
     def sweep():
-        try:
-            barrier.wait()
-            written.append(handoff_notices_queue(now=at("2026-03-09 08:40")))
-        except Exception as error:  # noqa: BLE001
-            errors.append(error)
-        finally:
-            connection.close()
+        return handoff_notices_queue(now=at("2026-03-09 08:40"))
 
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert sum(written) == 5
+    assert sum(at_once(sweep, sweep)) == 5
     assert Notice.objects.filter(kind=Notice.Kind.HANDOFF, recipient=b.email).count() == 5
     assert len(mail.outbox) <= 5

@@ -1,8 +1,6 @@
 """Delivery under a burst: one SMTP connection per batch, P0 first, a busy domain waited out
 on its own, and every notice sent once even with two deliverers at it."""
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -10,6 +8,7 @@ from notices.models import Delivery, Notice
 from notices.services import notice_deliver
 from tests.conftest import need_service
 from tests.factories import IncidentFactory
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -69,25 +68,11 @@ def test_a_domain_whose_server_says_try_later_waits_and_the_other_domains_flow(s
 def test_two_concurrent_deliverers_send_each_notice_exactly_once(smtp_backend):
     need_service("PostgreSQL (SKIP LOCKED)", connection.vendor == "postgresql")
     queue([f"r{n}@x.test" for n in range(200)])
-    barrier = threading.Barrier(2)
-    errors = []
 
     def deliver():
-        try:
-            barrier.wait()
-            notice_deliver(limit=20)
-        except Exception as error:  # noqa: BLE001
-            errors.append(error)
-        finally:
-            connection.close()
+        return notice_deliver(limit=20)
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert not errors
+    at_once(deliver, deliver)
     received = smtp_backend.mailbox.addresses()
     assert sorted(received) == sorted(f"r{n}@x.test" for n in range(200))
     assert Notice.objects.filter(status="sent").count() == 200

@@ -2,7 +2,6 @@
 so each opens exactly one incident."""
 
 import datetime as dt
-import threading
 
 import pytest
 from django.db import connection
@@ -12,6 +11,7 @@ from heartbeats.models import Heartbeat
 from heartbeats.services import heartbeats_sweep
 from incidents.models import Incident
 from tests.conftest import need_service
+from tests.helpers import at_once
 
 
 @pytest.mark.django_db(transaction=True)
@@ -29,27 +29,12 @@ def test_two_sweepers_racing_claim_each_due_heartbeat_once(make_heartbeat):
     )
     # The runbook's backup heartbeat falls due at 03:30 JST: never in this count.
     Heartbeat.objects.exclude(pk__in=[b.pk for b in beats]).update(enabled=False)
-    barrier = threading.Barrier(2)
-    claimed, errors = [], []
 
     def sweep():
-        try:
-            barrier.wait()
-            # Small batches, so that the two interleave over many transactions.
-            claimed.append(heartbeats_sweep(now=now, batch_size=3))
-        except Exception as error:  # noqa: BLE001
-            errors.append(error)
-        finally:
-            connection.close()
+        # Small batches, so that the two interleave over many transactions.
+        return heartbeats_sweep(now=now, batch_size=3)
 
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert sum(claimed) == 30
+    assert sum(at_once(sweep, sweep)) == 30
     opened = Incident.objects.filter(service__startswith="heartbeat:job-")
     assert opened.count() == 30
     assert sorted(opened.values_list("service", flat=True)) == sorted(
