@@ -1,0 +1,151 @@
+"""`manage.py import opsgenie DIR`: a team's Opsgenie set-up, read from the JSON Opsgenie's API
+returns (fixtures in its documented shapes), answers who is on call as Opsgenie would."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from escalation.models import EscalationPolicy, StopOn, Team
+from integrations.models import Integration
+from oncall.models import Layer, Override, Schedule
+from oncall.resolver import oncall_at
+from tests.oncall.conftest import at
+
+LONDON = ZoneInfo("Europe/London")
+OPSGENIE = Path(__file__).parent / "fixtures" / "opsgenie"
+
+pytestmark = pytest.mark.django_db
+
+
+def run_import(folder: Path = OPSGENIE, *args: str) -> str:
+    out = io.StringIO()
+    call_command("import", "opsgenie", str(folder), *args, stdout=out)
+    return out.getvalue()
+
+
+def on_call(schedule: str, when) -> str:
+    found = oncall_at(Schedule.objects.get(name=schedule), when)
+    if found.user_id is None:
+        return "nobody"
+    return get_user_model().objects.get(pk=found.user_id).email
+
+
+def counts() -> dict:
+    return {
+        model.__name__: model.objects.count()
+        for model in (get_user_model(), Team, Schedule, Layer, Override, EscalationPolicy)
+    }
+
+
+def test_the_imported_schedule_answers_who_is_on_call_as_opsgenie_would():
+    run_import()
+    # Office hours: weekly from Monday 30 November 09:00 JST, Suzuki then Sato, Mon–Fri 09–18.
+    assert on_call("ops-primary", at("2026-11-30 10:00")) == "suzuki@example.jp"
+    assert on_call("ops-primary", at("2026-12-07 10:00")) == "sato@example.jp"
+    # Nights, 18:00–09:00, Tanaka; Saturday noon is nobody's (a gap, as in Opsgenie).
+    assert on_call("ops-primary", at("2026-12-01 20:00")) == "tanaka@example.jp"
+    assert on_call("ops-primary", at("2026-12-02 08:59")) == "tanaka@example.jp"
+    assert on_call("ops-primary", at("2026-12-05 12:00")) == "nobody"
+    # The override: Tanaka takes Thursday 10:00–12:00 JST from Suzuki.
+    assert on_call("ops-primary", at("2026-12-03 11:00")) == "tanaka@example.jp"
+    assert on_call("ops-primary", at("2026-12-03 12:00")) == "suzuki@example.jp"
+    # Twelve-hour shifts in London from 09:00: Sato, then Yamada (not a user of the dump).
+    assert on_call("database", at("2026-11-30 20:59", LONDON)) == "sato@example.jp"
+    assert on_call("database", at("2026-11-30 21:00", LONDON)) == "yamada@example.jp"
+
+
+def test_teams_escalations_and_integrations_come_across():
+    output = run_import()
+    team = Team.objects.get(name="ops-team")
+    assert sorted(team.members.values_list("email", flat=True)) == [
+        "sato@example.jp",
+        "suzuki@example.jp",
+    ]
+    policy = EscalationPolicy.objects.get(name="ops escalation")
+    assert policy.stop_on == StopOn.ACKNOWLEDGED
+    levels = list(policy.levels.order_by("number"))
+    assert [int(level.delay.total_seconds() // 60) for level in levels] == [0, 15, 60]
+    assert [s.name for s in levels[0].schedules.all()] == ["ops-primary"]
+    assert [t.name for t in levels[1].teams.all()] == ["ops-team"]
+    assert [u.email for u in levels[2].users.all()] == ["suzuki@example.jp"]
+    prometheus = Integration.objects.get(name="Prometheus production")
+    assert prometheus.kind == Integration.Kind.ALERTMANAGER
+    assert "secret (shown once)" in output
+    assert prometheus.secret_hint in output  # shown once; only its hash is kept
+    assert not Integration.objects.filter(name="Support mailbox").exists()
+
+
+def test_what_cannot_be_mapped_is_reported_and_left_out():
+    output = run_import()
+    unmapped = [line for line in output.splitlines() if line.startswith("unmapped")]
+    expected = [
+        "database / working week: a restriction spanning several days (monday–friday)",
+        "database / working week: participant of type 'none'",
+        "database / working week: not imported",
+        "ops escalation: recipient of type 'escalation'",
+        "ops escalation: repeating the escalation",
+        "integration Support mailbox: type 'Email'",
+        "ops-primary: Opsgenie pages every rotation's person at once",
+    ]
+    for text in expected:
+        assert any(text in line for line in unmapped), text
+    assert list(Schedule.objects.get(name="database").layers.values_list("name", flat=True)) == [
+        "backstop"
+    ]
+    created = get_user_model().objects.get(email="yamada@example.jp")
+    assert not created.has_usable_password()
+    assert not created.groups.exists()
+
+
+def test_a_second_import_creates_nothing():
+    run_import()
+    before = counts() | {"integrations": Integration.objects.count()}
+    output = run_import()
+    assert counts() | {"integrations": Integration.objects.count()} == before
+    assert not [line for line in output.splitlines() if line.startswith("created")]
+    assert "exists    schedule ops-primary" in output
+
+
+def test_a_dry_run_reports_and_writes_nothing():
+    before = counts()
+    output = run_import(OPSGENIE, "--dry-run")
+    assert "created   schedule ops-primary (2 layers)" in output
+    assert output.rstrip().endswith("dry run: nothing was written")
+    assert "secret (made on a real import)" in output
+    assert counts() == before
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    "spoil, named",
+    [
+        (lambda folder: (folder / "schedules.json").unlink(), "schedules.json: missing"),
+        (lambda folder: (folder / "users.json").write_text("{not json"), "users.json: not JSON"),
+        (
+            lambda folder: (folder / "escalations.json").write_text(json.dumps({"data": 3})),
+            "escalations.json: expected",
+        ),
+        (
+            lambda folder: (folder / "teams.json").write_text(json.dumps({"data": [{"id": "t"}]})),
+            "not in the shape Opsgenie's API returns",
+        ),
+    ],
+)
+def test_a_bad_dump_exits_2_naming_the_file_and_writes_nothing(tmp_path, spoil, named):
+    folder = tmp_path / "dump"
+    shutil.copytree(OPSGENIE, folder)
+    spoil(folder)
+    before = counts()
+    with pytest.raises(CommandError) as refused:
+        run_import(folder)
+    assert refused.value.returncode == 2
+    assert named in str(refused.value)
+    assert counts() == before
