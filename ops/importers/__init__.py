@@ -29,8 +29,11 @@ class Report:
         )
 
 
-def dump_read(folder: Path, name: str, *, required: bool = True) -> list[dict]:
-    """The items of one endpoint's answer (`{"data": [...]}` or `{"data": {...}}`), or of a
+def dump_read(
+    folder: Path, name: str, *, required: bool = True, envelope: str = "data"
+) -> list[dict]:
+    """The items of one endpoint's answer (`{"data": [...]}` or `{"data": {...}}`; Grafana
+    OnCall's envelope is `results`), or of a
     list of such answers: the pages of a list, or one answer per object."""
     path = folder / name
     if not path.is_file():
@@ -44,11 +47,11 @@ def dump_read(folder: Path, name: str, *, required: bool = True) -> list[dict]:
     pages = loaded if isinstance(loaded, list) else [loaded]
     items = []
     for page in pages:
-        data = page.get("data") if isinstance(page, dict) else None
+        data = page.get(envelope) if isinstance(page, dict) else None
         if isinstance(data, dict):  # one object's answer, e.g. a team with its members
             data = [data]
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise DumpError(f'{path}: expected {{"data": [...]}} as the API answers')
+            raise DumpError(f'{path}: expected {{"{envelope}": [...]}} as the API answers')
         items.extend(data)
     return items
 

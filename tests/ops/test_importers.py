@@ -1,5 +1,6 @@
-"""`manage.py import opsgenie DIR`: a team's Opsgenie set-up, read from the JSON Opsgenie's API
-returns (fixtures in its documented shapes), answers who is on call as Opsgenie would."""
+"""`manage.py import opsgenie|grafana-oncall DIR`: a team's set-up, read from the JSON the
+tool's API returns (fixtures in its documented shapes), answers who is on call as that tool
+would, and reports what it could not map."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ from tests.oncall.conftest import at
 
 LONDON = ZoneInfo("Europe/London")
 OPSGENIE = Path(__file__).parent / "fixtures" / "opsgenie"
+GRAFANA = Path(__file__).parent / "fixtures" / "grafana_oncall"
+SOURCES = [("opsgenie", OPSGENIE), ("grafana-oncall", GRAFANA)]
 
 pytestmark = pytest.mark.django_db
 
 
-def run_import(folder: Path = OPSGENIE, *args: str) -> str:
+def run_import(folder: Path = OPSGENIE, *args: str, source: str = "opsgenie") -> str:
     out = io.StringIO()
-    call_command("import", "opsgenie", str(folder), *args, stdout=out)
+    call_command("import", source, str(folder), *args, stdout=out)
     return out.getvalue()
 
 
@@ -105,22 +108,62 @@ def test_what_cannot_be_mapped_is_reported_and_left_out():
     assert not created.groups.exists()
 
 
-def test_a_second_import_creates_nothing():
-    run_import()
+@pytest.mark.parametrize("source, folder", SOURCES)
+def test_a_second_import_creates_nothing(source, folder):
+    run_import(folder, source=source)
     before = counts() | {"integrations": Integration.objects.count()}
-    output = run_import()
+    output = run_import(folder, source=source)
     assert counts() | {"integrations": Integration.objects.count()} == before
     assert not [line for line in output.splitlines() if line.startswith("created")]
-    assert "exists    schedule ops-primary" in output
+    assert "exists    schedule primary" in output or "exists    schedule ops-primary" in output
 
 
-def test_a_dry_run_reports_and_writes_nothing():
+@pytest.mark.parametrize("source, folder", SOURCES)
+def test_a_dry_run_reports_and_writes_nothing(source, folder):
     before = counts()
-    output = run_import(OPSGENIE, "--dry-run")
-    assert "created   schedule ops-primary (2 layers)" in output
+    output = run_import(folder, "--dry-run", source=source)
+    assert "created   schedule" in output
     assert output.rstrip().endswith("dry run: nothing was written")
     assert "secret (made on a real import)" in output
     assert counts() == before
+
+
+def test_grafana_oncall_shifts_answer_who_is_on_call_as_grafana_oncall_would():
+    run_import(GRAFANA, source="grafana-oncall")
+    # Office hours: weekly rolling users Alex then Ben, Mon–Fri 09:00 for 9 h (JST).
+    assert on_call("primary", at("2026-11-30 10:00")) == "alex@example.jp"
+    assert on_call("primary", at("2026-12-07 17:59")) == "ben@example.jp"
+    # Nights: a daily 15 h shift from 09:00 UTC (18:00 JST), Chie; weekend days are a gap.
+    assert on_call("primary", at("2026-12-01 20:00")) == "chie@example.jp"
+    assert on_call("primary", at("2026-12-02 08:59")) == "chie@example.jp"
+    assert on_call("primary", at("2026-12-05 12:00")) == "nobody"
+    # The override shift: Chie takes Thursday 10:00–12:00 JST.
+    assert on_call("primary", at("2026-12-03 11:00")) == "chie@example.jp"
+    assert on_call("primary", at("2026-12-03 12:00")) == "alex@example.jp"
+
+
+def test_grafana_oncall_chains_teams_and_integrations_come_across():
+    output = run_import(GRAFANA, source="grafana-oncall")
+    team = Team.objects.get(name="sre")
+    assert sorted(team.members.values_list("email", flat=True)) == [
+        "alex@example.jp",
+        "ben@example.jp",
+    ]
+    levels = list(EscalationPolicy.objects.get(name="sre chain").levels.order_by("number"))
+    assert [int(level.delay.total_seconds() // 60) for level in levels] == [0, 15, 60]
+    assert [s.name for s in levels[0].schedules.all()] == ["primary"]
+    assert [t.name for t in levels[1].teams.all()] == ["sre"]
+    assert [u.email for u in levels[2].users.all()] == ["alex@example.jp"]
+    assert Integration.objects.get(name="Grafana Alerting").kind == Integration.Kind.GRAFANA
+    unmapped = [line for line in output.splitlines() if line.startswith("unmapped")]
+    for text in [
+        "schedule legacy: an iCal schedule (not imported)",
+        "schedule primary / month end: a recurrent_event shift repeating 'monthly'",
+        "escalation chain sre chain: step 'trigger_webhook'",
+        "integration Zabbix: type 'zabbix'",
+    ]:
+        assert any(text in line for line in unmapped), text
+    assert not Schedule.objects.filter(name="legacy").exists()
 
 
 @pytest.mark.hostile

@@ -1,4 +1,5 @@
-"""`manage.py import opsgenie DIR`: a team's Opsgenie set-up, from the JSON its API returned.
+"""`manage.py import opsgenie|grafana-oncall DIR`: a team's set-up in another tool, read from
+the JSON that tool's API returned.
 
 Exit codes: 0 imported (or, with --dry-run, reported); 2 when a dump file is missing or wrong,
 or a service refused an object (nothing is written then).
@@ -14,9 +15,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.base import SYSTEM
 from ops.importers import DumpError
+from ops.importers.grafana_oncall import grafana_oncall_import
 from ops.importers.opsgenie import opsgenie_import
 
-IMPORTERS = {"opsgenie": opsgenie_import}
+IMPORTERS = {"opsgenie": opsgenie_import, "grafana-oncall": grafana_oncall_import}
 
 
 class Command(BaseCommand):
