@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from escalation.services import policies
+from integrations.models import Integration
+from integrations.services import integration_create
+
+MAX_LEVELS = 4
 
 
 class DumpError(Exception):
@@ -77,3 +85,69 @@ def person_find_or_create(*, email: str, full_name: str, report: Report):
     )
     report.created.append(f"person {email} (no password, no role)")
     return user
+
+
+class Importer:
+    """What every importer shares: the report, the dump's reading, and the writes whose shape
+    is the same whatever the source. A subclass reads its tool's objects in `steps` order."""
+
+    tool = ""
+    envelope = "data"
+    integration_kinds: dict[str, str] = {}
+    steps: tuple[str, ...] = ("users", "teams_", "schedules_", "escalations", "integrations")
+
+    def __init__(self, dump: Path, *, actor, dry_run: bool = False):
+        self.dump, self.actor, self.dry_run = Path(dump), actor, dry_run
+        self.report = Report()
+        # What the import made or found so far, by the source's ids (and names).
+        self.people: dict[str, object] = {}
+        self.teams: dict[str, object] = {}
+        self.schedules: dict[str, object] = {}
+
+    def read(self, name: str, *, required: bool = True) -> list[dict]:
+        return dump_read(self.dump, name, required=required, envelope=self.envelope)
+
+    def run(self) -> Report:
+        """All or nothing, in one transaction; a second run finds everything by name and
+        creates nothing."""
+        with transaction.atomic():
+            try:
+                for step in self.steps:
+                    getattr(self, step)()
+            except (KeyError, TypeError, AttributeError, IndexError) as error:
+                shape = f"not in the shape {self.tool}'s API returns"
+                raise DumpError(f"{self.dump}: {shape} ({error!r})") from None
+            if self.dry_run:
+                transaction.set_rollback(True)
+        return self.report
+
+    def policy_create(self, *, name: str, where: str, levels: dict[int, dict], **fields) -> None:
+        """Levels by their delay in seconds, at most four, each with its targets."""
+        delays = sorted(levels)
+        if len(delays) > MAX_LEVELS:
+            self.report.unmapped.append(f"{where}: what comes after the {MAX_LEVELS}th delay")
+        specs = [
+            policies.LevelSpec(
+                number=number,
+                name=f"{name} +{seconds // 60} min"[:100],
+                delay=timedelta(seconds=seconds),
+                **levels[seconds],
+            )
+            for number, seconds in enumerate(delays[:MAX_LEVELS], start=1)
+        ]
+        policies.policy_create(actor=self.actor, levels=specs, name=name, **fields)
+        self.report.created.append(f"{where} ({len(specs)} levels)")
+
+    def integrations(self) -> None:
+        for item in self.read("integrations.json", required=False):
+            name = item["name"][:100]
+            where = f"integration {name}"
+            kind = self.integration_kinds.get(str(item.get("type", "")).lower())
+            if kind is None:
+                self.report.unmapped.append(f"{where}: type {item.get('type')!r}")
+            elif Integration.objects.filter(name=name).exists():
+                self.report.skipped.append(where)
+            else:
+                integration, secret = integration_create(name=name, kind=kind, actor=self.actor)
+                shown = "(made on a real import)" if self.dry_run else f"(shown once): {secret}"
+                self.report.created.append(f"{where}: {integration.endpoint_path()} secret {shown}")

@@ -8,16 +8,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils.text import slugify
 
 from escalation.models import EscalationPolicy, StopOn, Team
 from escalation.services import policies
 from integrations.models import Integration
-from integrations.services import integration_create
 from oncall import services as oncall
 from oncall.models import Layer, Schedule
-from ops.importers import DumpError, Report, dump_read, person_find_or_create
+from ops.importers import DumpError, Importer, Report, person_find_or_create
 
 UNITS = {"hourly": (Layer.Unit.HOURS, 3600), "daily": (Layer.Unit.DAYS, 86400)}
 UNITS["weekly"] = (Layer.Unit.WEEKS, 7 * 86400)
@@ -35,8 +33,6 @@ NOTIFY_STEPS = {
     "notify_on_call_from_schedule": ("schedules", "notify_on_call_from_schedule"),
     "notify_team_members": ("teams", "notify_to_team_members"),
 }
-MAX_LEVELS = 4
-READ = {"envelope": "results"}
 
 
 def _local(value: str, zone_name: str | None) -> datetime:
@@ -48,23 +44,21 @@ def _local(value: str, zone_name: str | None) -> datetime:
         raise DumpError(f"not a shift start in a known zone: {value!r} {zone_name!r}") from None
 
 
-class _Import:
-    def __init__(self, dump: Path, actor: AbstractBaseUser, report: Report, *, dry_run: bool):
-        self.dump, self.actor, self.report, self.dry_run = dump, actor, report, dry_run
-        self.people: dict[str, AbstractBaseUser] = {}
-        self.teams: dict[str, Team] = {}
-        self.schedules: dict[str, Schedule] = {}
+class _Import(Importer):
+    tool = "Grafana OnCall"
+    envelope = "results"
+    integration_kinds = INTEGRATION_KINDS
 
     def users(self) -> None:
         self.user_teams = {}
-        for item in dump_read(self.dump, "users.json", **READ):
+        for item in self.read("users.json"):
             self.people[item["id"]] = person_find_or_create(
                 email=item["email"], full_name=item.get("name") or "", report=self.report
             )
             self.user_teams[item["id"]] = item.get("teams") or []
 
     def teams_(self) -> None:
-        for item in dump_read(self.dump, "teams.json", **READ):
+        for item in self.read("teams.json"):
             name = slugify(item["name"])[:50] or f"team-{item['id'][:8].lower()}"
             team = Team.objects.filter(name=name).first()
             if team is not None:
@@ -133,8 +127,8 @@ class _Import:
         )
 
     def schedules_(self) -> None:
-        shifts = {item["id"]: item for item in dump_read(self.dump, "on_call_shifts.json", **READ)}
-        for item in dump_read(self.dump, "schedules.json", **READ):
+        shifts = {item["id"]: item for item in self.read("on_call_shifts.json")}
+        for item in self.read("schedules.json"):
             name = item["name"][:100]
             where = f"schedule {name}"
             existing = Schedule.objects.filter(name=name).first()
@@ -191,10 +185,10 @@ class _Import:
 
     def escalations(self) -> None:
         steps = sorted(
-            dump_read(self.dump, "escalation_policies.json", **READ),
+            self.read("escalation_policies.json"),
             key=lambda step: step.get("position", 0),
         )
-        for chain in dump_read(self.dump, "escalation_chains.json", **READ):
+        for chain in self.read("escalation_chains.json"):
             name = chain["name"][:100]
             where = f"escalation chain {name}"
             if EscalationPolicy.objects.filter(name=name).exists():
@@ -220,52 +214,8 @@ class _Import:
                         level[target].append(found[target][ref])
                     else:
                         self.report.unmapped.append(f"{where}: unknown {target[:-1]} {ref}")
-            delays = sorted(levels)
-            if len(delays) > MAX_LEVELS:
-                self.report.unmapped.append(f"{where}: steps after the {MAX_LEVELS}th wait")
-            specs = [
-                policies.LevelSpec(
-                    number=number,
-                    name=f"{name} +{seconds // 60} min"[:100],
-                    delay=timedelta(seconds=seconds),
-                    **levels[seconds],
-                )
-                for number, seconds in enumerate(delays[:MAX_LEVELS], start=1)
-            ]
-            policies.policy_create(
-                actor=self.actor, levels=specs, name=name, stop_on=StopOn.ACKNOWLEDGED
-            )
-            self.report.created.append(f"{where} ({len(specs)} levels)")
-
-    def integrations(self) -> None:
-        for item in dump_read(self.dump, "integrations.json", required=False, **READ):
-            name = item["name"][:100]
-            where = f"integration {name}"
-            kind = INTEGRATION_KINDS.get(str(item.get("type", "")).lower())
-            if kind is None:
-                self.report.unmapped.append(f"{where}: type {item.get('type')!r}")
-            elif Integration.objects.filter(name=name).exists():
-                self.report.skipped.append(where)
-            else:
-                integration, secret = integration_create(name=name, kind=kind, actor=self.actor)
-                shown = "(made on a real import)" if self.dry_run else f"(shown once): {secret}"
-                self.report.created.append(f"{where}: {integration.endpoint_path()} secret {shown}")
+            self.policy_create(name=name, where=where, levels=levels, stop_on=StopOn.ACKNOWLEDGED)
 
 
 def grafana_oncall_import(dump: Path, *, actor: AbstractBaseUser, dry_run: bool = False) -> Report:
-    """All or nothing, in one transaction; a second run finds everything and creates nothing."""
-    report = Report()
-    with transaction.atomic():
-        run = _Import(Path(dump), actor, report, dry_run=dry_run)
-        try:
-            run.users()
-            run.teams_()
-            run.schedules_()
-            run.escalations()
-            run.integrations()
-        except (KeyError, TypeError, AttributeError, IndexError) as error:
-            shape = "not in the shape Grafana OnCall's API returns"
-            raise DumpError(f"{dump}: {shape} ({error!r})") from None
-        if dry_run:
-            transaction.set_rollback(True)
-    return report
+    return _Import(dump, actor=actor, dry_run=dry_run).run()

@@ -3,21 +3,19 @@ overrides, escalations and integrations."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils.text import slugify
 
 from escalation.models import EscalationPolicy, StopOn, Team
 from escalation.services import policies
 from integrations.models import Integration
-from integrations.services import integration_create
 from oncall import services as oncall
 from oncall.models import Layer, Schedule
-from ops.importers import DumpError, Report, dump_read, person_find_or_create
+from ops.importers import DumpError, Importer, Report, person_find_or_create
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 UNITS = {"hourly": Layer.Unit.HOURS, "daily": Layer.Unit.DAYS, "weekly": Layer.Unit.WEEKS}
@@ -28,7 +26,6 @@ INTEGRATION_KINDS = {
     "api": Integration.Kind.GENERIC,
     "webhook": Integration.Kind.GENERIC,
 }
-MAX_LEVELS = 4
 
 
 def _instant(value: str) -> datetime:
@@ -38,12 +35,9 @@ def _instant(value: str) -> datetime:
         raise DumpError(f"not an ISO 8601 instant: {value!r}") from None
 
 
-class _Import:
-    def __init__(self, dump: Path, actor: AbstractBaseUser, report: Report, *, dry_run: bool):
-        self.dump, self.actor, self.report, self.dry_run = dump, actor, report, dry_run
-        self.people: dict[str, AbstractBaseUser] = {}
-        self.teams: dict[str, Team] = {}
-        self.schedules: dict[str, Schedule] = {}
+class _Import(Importer):
+    tool = "Opsgenie"
+    integration_kinds = INTEGRATION_KINDS
 
     @staticmethod
     def named(found: dict, ref: dict):
@@ -61,14 +55,14 @@ class _Import:
         return user
 
     def users(self) -> None:
-        for item in dump_read(self.dump, "users.json"):
+        for item in self.read("users.json"):
             user = person_find_or_create(
                 email=item["username"], full_name=item.get("fullName", ""), report=self.report
             )
             self.people[item["id"]] = self.people[item["username"]] = user
 
     def teams_(self) -> None:
-        for item in dump_read(self.dump, "teams.json"):
+        for item in self.read("teams.json"):
             name = slugify(item["name"])[:50] or f"team-{item['id'][:8]}"
             members = [
                 user
@@ -163,7 +157,7 @@ class _Import:
         )
 
     def schedules_(self) -> None:
-        for item in dump_read(self.dump, "schedules.json"):
+        for item in self.read("schedules.json"):
             name = item["name"][:100]
             where = f"schedule {name}"
             existing = Schedule.objects.filter(name=name).first()
@@ -210,7 +204,7 @@ class _Import:
 
     def overrides(self, item: dict, schedule: Schedule) -> None:
         for found in (f"overrides/{item['id']}.json", f"overrides/{item['name']}.json"):
-            for override in dump_read(self.dump, found, required=False):
+            for override in self.read(found, required=False):
                 user = self.person(override.get("user", {}))
                 where = f"override on {schedule.name} from {override.get('startDate')}"
                 if user is None:
@@ -231,7 +225,7 @@ class _Import:
                 self.report.created.append(where)
 
     def escalations(self) -> None:
-        for item in dump_read(self.dump, "escalations.json"):
+        for item in self.read("escalations.json"):
             name = item["name"][:100]
             where = f"escalation {name}"
             if EscalationPolicy.objects.filter(name=name).exists():
@@ -258,63 +252,15 @@ class _Import:
                     self.report.unmapped.append(f"{where}: recipient of type {kind!r}")
             if item.get("repeat", {}).get("waitInterval"):
                 self.report.unmapped.append(f"{where}: repeating the escalation")
-            delays = sorted(levels)
-            if len(delays) > MAX_LEVELS:
-                self.report.unmapped.append(
-                    f"{where}: rules after the {MAX_LEVELS}th delay (a policy has {MAX_LEVELS})"
-                )
-            specs = [
-                policies.LevelSpec(
-                    number=number,
-                    name=f"{name} +{seconds // 60} min"[:100],
-                    delay=timedelta(seconds=seconds),
-                    **levels[seconds],
-                )
-                for number, seconds in enumerate(delays[:MAX_LEVELS], start=1)
-            ]
             stop_on = StopOn.RESOLVED if conditions == {"if-not-closed"} else StopOn.ACKNOWLEDGED
-            policies.policy_create(
-                actor=self.actor,
-                levels=specs,
+            self.policy_create(
                 name=name,
+                where=where,
+                levels=levels,
                 description=item.get("description", ""),
                 stop_on=stop_on,
             )
-            self.report.created.append(f"{where} ({len(specs)} levels)")
-
-    def integrations(self) -> None:
-        for item in dump_read(self.dump, "integrations.json", required=False):
-            name = item["name"][:100]
-            where = f"integration {name}"
-            kind = INTEGRATION_KINDS.get(str(item.get("type", "")).lower())
-            if kind is None:
-                self.report.unmapped.append(f"{where}: type {item.get('type')!r}")
-            elif Integration.objects.filter(name=name).exists():
-                self.report.skipped.append(where)
-            else:
-                integration, secret = integration_create(name=name, kind=kind, actor=self.actor)
-                shown = "(made on a real import)" if self.dry_run else f"(shown once): {secret}"
-                self.report.created.append(f"{where}: {integration.endpoint_path()} secret {shown}")
 
 
 def opsgenie_import(dump: Path, *, actor: AbstractBaseUser, dry_run: bool = False) -> Report:
-    """All or nothing, in one transaction; a second run finds everything and creates nothing."""
-    report = Report()
-    with transaction.atomic():
-        run = _Import(Path(dump), actor, report, dry_run=dry_run)
-        try:
-            run.users()
-            run.teams_()
-            run.schedules_()
-            run.escalations()
-            run.integrations()
-        except (KeyError, TypeError, AttributeError) as error:
-            raise DumpError(
-                f"{dump}: not in the shape Opsgenie's API returns ({error!r})"
-            ) from None
-        if dry_run:
-            transaction.set_rollback(True)
-    return report
-
-
-__all__ = ["opsgenie_import"]
+    return _Import(dump, actor=actor, dry_run=dry_run).run()
