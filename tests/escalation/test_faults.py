@@ -112,9 +112,11 @@ def test_connections_terminated_during_a_sweep_escalate_each_once_and_the_worker
         ESCALATION_SWEEP_BATCH="10",
         NOTICE_SENDING_TIMEOUT_SECONDS="5",
     )
-    worker.start()
     try:
         with terminating_connections(every=0.1) as terminated:
+            # The cuts come first, so that the whole sweep runs under them, however fast.
+            assert wait_for(lambda: terminated, timeout=60)
+            worker.start()
             # The sweep goes on between the cuts: half the levels fire while they come.
             assert wait_for(lambda: level_two() >= due // 2, timeout=300, interval=0.02)
         assert sum(terminated) > 0
