@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -106,6 +107,14 @@ class Importer:
 
     def read(self, name: str, *, required: bool = True) -> list[dict]:
         return dump_read(self.dump, name, required=required, envelope=self.envelope)
+
+    def zone(self, name: str, where: str) -> ZoneInfo | None:
+        """The schedule's time zone, or None with the schedule reported (it is left out)."""
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.report.unmapped.append(f"{where}: unknown time zone {name!r}")
+            return None
 
     def run(self) -> Report:
         """All or nothing, in one transaction; a second run finds everything by name and

@@ -140,10 +140,7 @@ class _Import(Importer):
                 self.report.unmapped.append(f"{where}: an iCal schedule (not imported)")
                 continue
             zone_name = item.get("time_zone") or "UTC"
-            try:
-                zone = ZoneInfo(zone_name)
-            except (ZoneInfoNotFoundError, ValueError):
-                self.report.unmapped.append(f"{where}: unknown time zone {zone_name!r}")
+            if (zone := self.zone(zone_name, where)) is None:
                 continue
             own = [shifts[sid] for sid in item.get("shifts") or [] if sid in shifts]
             own += [s for s in shifts.values() if s.get("schedule") == item["id"] and s not in own]

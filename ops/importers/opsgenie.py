@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.text import slugify
@@ -166,10 +166,7 @@ class _Import(Importer):
                 self.schedules[item["id"]] = self.schedules[item["name"]] = existing
                 continue
             zone_name = item.get("timezone") or "Asia/Tokyo"
-            try:
-                zone = ZoneInfo(zone_name)
-            except (ZoneInfoNotFoundError, ValueError):
-                self.report.unmapped.append(f"{where}: unknown time zone {zone_name!r}")
+            if (zone := self.zone(zone_name, where)) is None:
                 continue
             rotations = sorted(item.get("rotations", []), key=lambda r: r.get("order", 0))
             if len(rotations) > 1:
