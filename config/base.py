@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .celery import app as celery_app
 
@@ -237,3 +238,15 @@ def task_after_commit(name: str, *args: Any, countdown: float | None = None, **k
             log.warning("broker unavailable; a sweep will pick %s up", name, exc_info=True)
 
     transaction.on_commit(publish, robust=True)
+
+
+def duration_text(delta: timedelta) -> str:
+    """ "15 minutes", "1 hour 5 minutes" — whole minutes, in the active language."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours})
+    if minutes or not hours:
+        parts.append(ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes})
+    return " ".join(parts)
