@@ -265,3 +265,20 @@ def test_search_answers_its_first_matches_up_to_the_limit_newest_first(
     before = start + dt.timedelta(minutes=3)
     older = api_client.get(URL, {"q": "highcpu", "detected_before": before})
     assert [i["key"] for i in older.json()["results"]] == [by_label[1], by_label[0]]
+
+
+def test_the_admin_list_counts_up_to_the_limit_and_pages_on_past_it(
+    admin_client, monkeypatch, settings
+):
+    settings.API_COUNT_LIMIT = 2
+    monkeypatch.setattr(incident_admin.IncidentAdmin, "list_per_page", 1)
+    closed = [IncidentFactory(state=State.CLOSED) for _ in range(3)]
+    IncidentFactory(state=State.TRIAGE)
+
+    page = admin_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<strong>Closed</strong>: 2+" in page
+    assert "<strong>Triage</strong>: 1" in page
+    # The fourth page, past the count's limit: the oldest incident.
+    fourth = admin_client.get(CHANGELIST, {"p": 4})
+    assert fourth.status_code == 200
+    assert f">{closed[0].key}<" in fourth.content.decode()
