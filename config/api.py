@@ -383,10 +383,10 @@ class CappedCountPaginator(Paginator):
         return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
 
     def _rows(self, bottom: int, top: int) -> list:
-        """A page of a list longer than the limit, by its keys first: the database skips the
-        rows before a deep page in the ordering's index alone, rather than reading each whole."""
+        """A page past the limit by its keys first: the database skips the rows before it in
+        the ordering's index alone, rather than reading each of them whole."""
         rows = self.object_list
-        if not isinstance(rows, QuerySet):
+        if bottom < self.count_limit or not isinstance(rows, QuerySet):
             return list(rows[bottom:top])
         keys = list(rows.values_list("pk", flat=True)[bottom:top])
         found = {row.pk: row for row in rows.filter(pk__in=keys)}
