@@ -125,6 +125,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     # detected-at filter chooses a period.
     paginator = CappedCountPaginator
     show_full_result_count = False
+    list_per_page = 50  # as the API's page: drawing each row is most of the list's time
     list_select_related = ["commander"]
     readonly_fields = [
         "state_badge",
