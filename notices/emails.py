@@ -7,8 +7,11 @@ writes that kind of notice. Those renderers are listed here, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -38,6 +41,31 @@ CONTENT_BY_KIND = {
 @cache
 def _content(kind: str) -> Content:
     return import_string(CONTENT_BY_KIND[kind])
+
+
+T = TypeVar("T")
+_batch: ContextVar[dict[Any, Any] | None] = ContextVar("notice_batch", default=None)
+
+
+@contextmanager
+def rendering_batch() -> Iterator[None]:
+    """While a claimed batch is rendered, what its notices have in common (the contacts, an
+    incident's earlier levels) is looked up once for all of them, not once per notice."""
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def batch_shared(key: Any, compute: Callable[[], T]) -> T:
+    """`compute()`, shared by the notices of the batch being rendered (outside one: computed)."""
+    memo = _batch.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def message_content(notice: Notice) -> tuple[str, str, str]:
