@@ -1,21 +1,26 @@
 """The outbox under a burst: 10,000 pending e-mail notices at once, delivered to a real SMTP
-server on loopback (aiosmtpd), while P0 notices keep arriving.
+server on loopback (aiosmtpd, in a process of its own), while P0 notices keep arriving.
 
-In-process: the delivery service (`notice_deliver`) called from N threads, as N worker
-threads would; PostgreSQL scratch database `hikeshi_bench_notices`, created and dropped here.
-The notices are plain messages (one incident each, P1), not rendered escalation notices.
-Baseline, same run, same server: the same messages sent by a bare smtplib loop on one
-connection. P0 lateness: one P0 notice written every 100 ms while the burst drains, from its
-commit to the server's acceptance.
-Usage: python bench/notices.py [--notices 10000] [--threads 4]
+The delivery service (`notice_deliver`) called from N threads of one process, as the worker's
+drains would be, sharing that process's pool of NOTICE_SMTP_CONNECTIONS connections;
+PostgreSQL scratch database `hikeshi_bench_notices`, created and dropped here. The notices are
+plain messages (one incident each, P1), not rendered escalation notices. Baseline, same run,
+same server: the same messages sent by a bare smtplib loop on one connection. P0 lateness: one
+P0 notice written every 100 ms while the burst drains, from its commit to the server's
+acceptance. Where the time goes: seconds per stage of the outbox summed over its threads
+(the sender threads' "mime" and "smtp" overlap the rest). Peak RSS of each process (VmHWM),
+reset after the baseline, so it is the burst's.
+Usage: python bench/notices.py [--notices 10000] [--threads 4] [--connections 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import smtplib
+import subprocess
 import sys
 import threading
 import time
@@ -27,30 +32,81 @@ from _common import ROOT, drop_database, emit, free_port, percentile, scratch_da
 DB_NAME = "hikeshi_bench_notices"
 
 
-class Counter:
-    """What the server accepted, and when (monotonic), by recipient."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.accepted: dict[str, float] = {}
-        self.count = 0
+class Recorder:
+    """The server's handler: each accepted recipient and when (the system's monotonic clock,
+    the same in every process), one line on stdout."""
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's hook
         now = time.monotonic()
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.accepted[rcpt] = now
-                self.count += 1
+        sys.stdout.write("".join(f"{rcpt}\t{now}\n" for rcpt in envelope.rcpt_tos))
+        sys.stdout.flush()
         return "250 OK"
+
+
+def serve(port: int) -> None:
+    """The SMTP server's own process, until its stdin closes."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
+    controller.start()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.read()
+    controller.stop()
+
+
+class Server:
+    """aiosmtpd in a process of its own; `accepted`: recipient → when the server took it."""
+
+    def __init__(self, port: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "ready"
+        self.accepted: dict[str, float] = {}
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            rcpt, at = line.rstrip("\n").split("\t")
+            self.accepted[rcpt] = float(at)
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def peak_rss_reset(pid: int | str = "self") -> None:
+    """Start the process's high-water mark (VmHWM) anew, where the kernel allows it."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """The process's peak resident size since its start or the last reset (VmHWM)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--notices", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    from aiosmtpd.controller import Controller
+    if args.serve:
+        serve(args.serve)
+        return
 
     url = scratch_database(DB_NAME)
     port = free_port()
@@ -60,6 +116,7 @@ def main() -> None:
         SECRET_KEY="bench",
         DEBUG="false",
         LOG_LEVEL="ERROR",
+        NOTICE_SMTP_CONNECTIONS=str(args.connections),
     )
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -71,12 +128,13 @@ def main() -> None:
 
     from incidents.models import Incident
     from notices.emails import notice_message
+    from notices.mailpool import pool
     from notices.models import Delivery, Notice
-    from notices.services import notice_deliver
+    from notices.services import STAGES, notice_deliver
 
-    counter = Counter()
-    controller = Controller(counter, hostname="127.0.0.1", port=port)
-    controller.start()
+    server = Server(port)
+    counter = server
+    stages = dict.fromkeys(STAGES, 0.0)
     try:
         now = timezone.now()
         incident = Incident.objects.create(
@@ -106,6 +164,8 @@ def main() -> None:
                 smtp.sendmail("hikeshi@localhost", [f"base{n}@x.test"], message)
         baseline = time.monotonic() - started
         del messages
+        while len(counter.accepted) < args.notices:
+            time.sleep(0.01)
         counter.accepted.clear()
 
         p0 = Incident.objects.create(title="p0", severity="P0", category="system", detected_at=now)
@@ -129,11 +189,18 @@ def main() -> None:
             connection.close()
 
         def deliverer() -> None:
+            timings: dict[str, float] = {}
             while not done.is_set():
-                if not notice_deliver(limit=50):
+                if not notice_deliver(limit=50, timings=timings):
                     time.sleep(0.02)
             connection.close()
+            with lock:
+                for stage, seconds in timings.items():
+                    stages[stage] += seconds
 
+        lock = threading.Lock()
+        peak_rss_reset()
+        peak_rss_reset(server.process.pid)
         deadline = time.monotonic()
         threads = [threading.Thread(target=p0_writer)] + [
             threading.Thread(target=deliverer) for _ in range(args.threads)
@@ -149,8 +216,11 @@ def main() -> None:
             thread.join()
         lateness = [counter.accepted[a] - t for a, t in written.items() if a in counter.accepted]
         drained = last - deadline
+        rss = {"delivery": peak_rss_mb(), "smtp_server": peak_rss_mb(server.process.pid)}
+        opened = pool.opened
     finally:
-        controller.stop()
+        pool.close()
+        server.stop()
         connection.close()
         drop_database(DB_NAME)
 
@@ -165,7 +235,10 @@ def main() -> None:
         "p0_notices": len(lateness),
         "p0_lateness_p50_ms": round(percentile(lateness, 50) * 1000, 1),
         "p0_lateness_p99_ms": round(percentile(lateness, 99) * 1000, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "smtp_connections": args.connections,
+        "smtp_sessions_opened": opened,
+        "seconds_per_stage": {stage: round(seconds, 2) for stage, seconds in stages.items()},
+        "peak_rss_mb": rss,
     }
     emit(figures)
 

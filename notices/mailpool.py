@@ -45,6 +45,7 @@ class Pooled:
     backend: BaseEmailBackend
     last_used: float = field(default_factory=time.monotonic)
     sends: int = 0  # messages sent on it: a reused session may have been closed by the server
+    mime_seconds: float = 0.0  # spent turning messages into bytes, for the outbox's timings
 
     @property
     def is_smtp(self) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -285,7 +285,7 @@ def _release_stale_claims(now: datetime, *, chat: bool) -> None:
 
 # --- e-mail: claimed batches sent over the pool's connections --------------------------------
 
-STAGES = ("claim", "render", "smtp", "mark_sent", "record_failures")
+STAGES = ("claim", "render", "mime", "smtp", "mark_sent", "record_failures")
 
 
 @dataclass
@@ -297,7 +297,10 @@ class Batch:
     accepted: list[Notice] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     server_down: bool = False
-    smtp_seconds: float = 0.0
+    unsent: list[Notice] = field(default_factory=list)
+    interrupted: BaseException | None = None
+    mime_seconds: float = 0.0  # turning the rendered messages into bytes for the wire
+    smtp_seconds: float = 0.0  # the conversation with the server
 
 
 def _batch_rendered(claimed: list[int]) -> Batch:
@@ -319,7 +322,7 @@ def _batch_rendered(claimed: list[int]) -> Batch:
     return Batch(messages=messages, failures=failures)
 
 
-@cache
+@lru_cache(maxsize=1024)  # a few team addresses; bounded, whatever the backlog
 def _envelope_address(address: str, encoding: str) -> str:
     return sanitize_address(address, encoding)
 
@@ -328,6 +331,7 @@ def _send_one(connection: Pooled, message: EmailMessage) -> None:
     if not connection.is_smtp:  # the console, file or test outbox backends
         connection.backend.send_messages([message])
         return
+    clock = time.perf_counter()
     encoding = message.encoding or settings.DEFAULT_CHARSET
     mime = message.message()
     if mime.is_multipart():
@@ -335,11 +339,11 @@ def _send_one(connection: Pooled, message: EmailMessage) -> None:
         boundary = f"=_hikeshi_{secrets.token_hex(12)}"
         if not any(boundary in str(part.get_payload()) for part in mime.get_payload()):
             mime.set_boundary(boundary)
-    connection.smtp.sendmail(
-        _envelope_address(message.from_email, encoding),
-        [_envelope_address(address, encoding) for address in message.recipients()],
-        mime.as_bytes(linesep="\r\n"),
-    )
+    data = mime.as_bytes(linesep="\r\n")
+    sender = _envelope_address(message.from_email, encoding)
+    recipients = [_envelope_address(address, encoding) for address in message.recipients()]
+    connection.mime_seconds += time.perf_counter() - clock
+    connection.smtp.sendmail(sender, recipients, data)
     connection.sends += 1
 
 
@@ -391,9 +395,17 @@ def _send_batch(batch: Batch, lease: Lease, deferred: dict[str, Exception]) -> B
             maybe_closed = False
         healthy = True
         return batch
+    except BaseException as error:  # the process told to stop mid-batch, or a fault of ours
+        # What the server took is recorded as sent, the rest goes back to the outbox at once.
+        done = {n.pk for n in batch.accepted} | {f.notice.pk for f in batch.failures}
+        batch.unsent = [n for n, _m in batch.messages if n.pk not in done]
+        batch.interrupted = error
+        return batch
     finally:
+        if lease.pooled is not None:
+            batch.mime_seconds, lease.pooled.mime_seconds = lease.pooled.mime_seconds, 0.0
         lease.release(healthy=healthy)
-        batch.smtp_seconds = time.perf_counter() - started
+        batch.smtp_seconds = time.perf_counter() - started - batch.mime_seconds
 
 
 def notice_deliver(
@@ -409,7 +421,7 @@ def notice_deliver(
     P0 written meanwhile is in the next batch claimed. Never inside a transaction: each claim
     and each batch's results commit on their own, so a crash leaves at worst the batches in
     flight "sending", resent later with the same Message-ID. `timings`, if given, gathers the
-    seconds spent per stage (STAGES; "smtp" summed over the sender threads).
+    seconds spent per stage (STAGES; "mime" and "smtp" summed over the sender threads).
     """
     times = timings if timings is not None else {}
     for stage in STAGES:
@@ -430,6 +442,11 @@ def notice_deliver(
         clock = time.perf_counter()
         accepted = _mark_sent(batch.accepted, timezone.now())
         times["mark_sent"] += time.perf_counter() - clock
+        if batch.unsent:
+            Notice.objects.filter(
+                pk__in=[n.pk for n in batch.unsent], status=Notice.Status.SENDING
+            ).update(status=Notice.Status.PENDING)
+        times["mime"] += batch.mime_seconds
         times["smtp"] += batch.smtp_seconds
         return accepted
 
@@ -465,6 +482,8 @@ def notice_deliver(
             for future in done:
                 batch = future.result()
                 sent += record(batch)
+                if batch.interrupted is not None:
+                    raise batch.interrupted
                 claiming = claiming and not batch.server_down
     finally:
         # Leaving on an error: what the batches still in flight did is recorded if it can be;
