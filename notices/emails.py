@@ -7,10 +7,15 @@ writes that kind of notice. Those renderers are listed here, in one place.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from email.generator import BytesGenerator
+from email.message import Message
+from email.policy import Policy
 from functools import cache
+from io import BytesIO
 from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
@@ -92,3 +97,47 @@ def notice_message(notice: Notice) -> EmailMultiAlternatives:
     )
     message.attach_alternative(html, "text/html")
     return message
+
+
+_FOLDS: dict[tuple, bytes] = {}
+_FOLDS_KEPT = 4096  # a few dozen distinct headers recur; per-message ones are forgotten
+
+
+def _folded(policy: Policy, name: str, value: str) -> bytes:
+    # The generator clones its policy for every message: the key is what folding depends on.
+    key = (type(policy), policy.linesep, policy.max_line_length, policy.cte_type, name, value)
+    folded = _FOLDS.get(key)
+    if folded is None:
+        folded = policy.fold_binary(name, value)
+        if len(_FOLDS) >= _FOLDS_KEPT:
+            _FOLDS.clear()
+        _FOLDS[key] = folded
+    return folded
+
+
+class _Generator(BytesGenerator):
+    """The standard generator, remembering how it folded a header: most of a notice's headers
+    (its parts' Content-Type, the From, MIME-Version…) are the same in every message, and
+    folding them anew is most of the time it takes to turn a message into bytes."""
+
+    def _write_headers(self, msg: Message) -> None:
+        for name, value in msg.raw_items():
+            if isinstance(value, str):
+                self._fp.write(_folded(self.policy, name, value))
+            else:
+                self._fp.write(self.policy.fold_binary(name, value))
+        self.write(self._NL)
+
+
+def message_bytes(message: EmailMultiAlternatives) -> bytes:
+    """The message as it goes on the wire: the bytes `message.message().as_bytes()` gives, in
+    about half the time."""
+    mime = message.message()
+    if mime.is_multipart():
+        # The generator would compile a regular expression per message to pick a boundary.
+        boundary = f"=_hikeshi_{secrets.token_hex(12)}"
+        if not any(boundary in str(part.get_payload()) for part in mime.get_payload()):
+            mime.set_boundary(boundary)
+    out = BytesIO()
+    _Generator(out, mangle_from_=False).flatten(mime, linesep="\r\n")
+    return out.getvalue()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import smtplib
 import time
 from collections.abc import Iterable
@@ -32,7 +31,7 @@ from config.base import audit_change, require_permission, task_after_commit
 from incidents.models import Incident, TimelineEvent
 
 from .chat import chat_body
-from .emails import notice_message, rendering_batch
+from .emails import message_bytes, notice_message, rendering_batch
 from .mailpool import Lease, Pooled
 from .mailpool import pool as mail_pool
 from .models import Channel, Delivery, Notice
@@ -333,13 +332,7 @@ def _send_one(connection: Pooled, message: EmailMessage) -> None:
         return
     clock = time.perf_counter()
     encoding = message.encoding or settings.DEFAULT_CHARSET
-    mime = message.message()
-    if mime.is_multipart():
-        # The generator would compile a regular expression per message to pick a boundary.
-        boundary = f"=_hikeshi_{secrets.token_hex(12)}"
-        if not any(boundary in str(part.get_payload()) for part in mime.get_payload()):
-            mime.set_boundary(boundary)
-    data = mime.as_bytes(linesep="\r\n")
+    data = message_bytes(message)
     sender = _envelope_address(message.from_email, encoding)
     recipients = [_envelope_address(address, encoding) for address in message.recipients()]
     connection.mime_seconds += time.perf_counter() - clock
