@@ -78,10 +78,8 @@ def notice_message_queue(
 
 # Most severe first (P0 before a burst of lesser notices), then oldest: a burst of P1/P2 mail
 # never holds a new P0's notice back longer than one batch. Severities sort as text: P0 < P3.
-PRIORITY = (
-    "(SELECT severity FROM incidents_incident WHERE incidents_incident.id = incident_id)"
-    " NULLS LAST, id"
-)
+# A join, not a subquery per pending row: under a burst every claim orders the whole backlog.
+PRIORITY = "i.severity NULLS LAST, n.id"
 
 
 def _claim_notices(
@@ -90,19 +88,21 @@ def _claim_notices(
     """pending → sending, atomically; only the claimer gets a row's id back."""
     table = Notice._meta.db_table
     skip_locked = connection.features.has_select_for_update_skip_locked
-    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    lock = " FOR UPDATE OF n SKIP LOCKED" if skip_locked else ""
     where = (
-        "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        " AND (kind <> 'notice' OR delivery = 'immediate')"  # Notice.is_sendable
-        f" AND channel {'<>' if chat else '='} 'email'"
+        "n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        " AND (n.kind <> 'notice' OR n.delivery = 'immediate')"  # Notice.is_sendable
+        f" AND n.channel {'<>' if chat else '='} 'email'"
     )
     params: list[object] = [now]
     if ids is not None:
-        where += f" AND id IN ({', '.join(['%s'] * len(ids))})"
+        where += f" AND n.id IN ({', '.join(['%s'] * len(ids))})"
         params.extend(ids)
     sql = (
         f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
-        f"WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
+        f"WHERE id IN (SELECT n.id FROM {table} n"
+        " LEFT JOIN incidents_incident i ON i.id = n.incident_id"
+        f" WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
         "AND status = 'pending' RETURNING id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
@@ -472,12 +472,14 @@ def notice_deliver(
             if not in_flight:
                 return sent
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            interrupted = None
             for future in done:
                 batch = future.result()
                 sent += record(batch)
-                if batch.interrupted is not None:
-                    raise batch.interrupted
+                interrupted = interrupted or batch.interrupted
                 claiming = claiming and not batch.server_down
+            if interrupted is not None:
+                raise interrupted
     finally:
         # Leaving on an error: what the batches still in flight did is recorded if it can be;
         # if not, they stay "sending" and are resent after NOTICE_SENDING_TIMEOUT_SECONDS.
