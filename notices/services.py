@@ -446,9 +446,12 @@ def notice_deliver(
     senders = ThreadPoolExecutor(
         max_workers=max(1, settings.NOTICE_SMTP_CONNECTIONS), thread_name_prefix="notice-smtp"
     )
+    finished: list[Batch] = []
     try:
         while True:
             # Claim only with a connection to send on: a claimed batch never waits for one.
+            # The lanes are refilled before the batches just finished are recorded, so the
+            # connections are busy again while the database takes the results.
             while claiming and (lease := mail_pool.acquire(blocking=not in_flight)):
                 clock = time.perf_counter()
                 try:
@@ -469,23 +472,28 @@ def notice_deliver(
                     raise
                 times["render"] += time.perf_counter() - clock
                 in_flight.add(senders.submit(_send_batch, batch, lease, deferred))
+            interrupted = None
+            while finished:
+                batch = finished.pop()
+                sent += record(batch)
+                interrupted = interrupted or batch.interrupted
+            if interrupted is not None:
+                raise interrupted
             if not in_flight:
                 return sent
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-            interrupted = None
-            for future in done:
-                batch = future.result()
-                sent += record(batch)
-                interrupted = interrupted or batch.interrupted
-                claiming = claiming and not batch.server_down
-            if interrupted is not None:
-                raise interrupted
+            finished = [future.result() for future in done]
+            if any(b.server_down or b.interrupted is not None for b in finished):
+                claiming = False
     finally:
-        # Leaving on an error: what the batches still in flight did is recorded if it can be;
-        # if not, they stay "sending" and are resent after NOTICE_SENDING_TIMEOUT_SECONDS.
+        # Leaving on an error: what the batches finished or still in flight did is recorded if
+        # it can be; if not, they stay "sending", resent after NOTICE_SENDING_TIMEOUT_SECONDS.
         for future in in_flight:
             with contextlib.suppress(Exception):
-                record(future.result())
+                finished.append(future.result())
+        for batch in finished:
+            with contextlib.suppress(Exception):
+                record(batch)
         senders.shutdown(wait=True)
 
 
