@@ -294,6 +294,9 @@ NOTICE_SENDING_TIMEOUT_SECONDS = env.int("NOTICE_SENDING_TIMEOUT_SECONDS", defau
 # Teams that receive the daily report (09:00 JST) even on a day without P3 notices.
 DAILY_REPORT_TEAMS = env.list("DAILY_REPORT_TEAMS", default=["operations"])
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Open connections to the mail server per worker process, reused across batches; a burst is
+# sent over this many at once (one claimed batch on each).
+NOTICE_SMTP_CONNECTIONS = env.int("NOTICE_SMTP_CONNECTIONS", default=4)
 
 # --- health -----------------------------------------------------------------
 # How often the workers, the sweeper and the alert lanes write their pulse; a pulse older

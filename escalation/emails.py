@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from config.base import JST, duration_text
 from incidents.models import Incident, State
+from notices.emails import batch_shared
 from notices.links import act_url
 from notices.models import Notice
 from oncall import resolver
@@ -31,10 +32,14 @@ def _links(incident: Incident) -> dict[str, str]:
 
 
 def _contacts(emergency: bool) -> dict[str, Any]:
-    teams = [
-        {"name": t.name_ja if translation.get_language() == "ja" else t.name_en, "email": t.email}
-        for t in Team.objects.exclude(email="").order_by("name")
-    ]
+    language = translation.get_language()
+    teams = batch_shared(
+        ("contacts", language),
+        lambda: [
+            {"name": t.name_ja if language == "ja" else t.name_en, "email": t.email}
+            for t in Team.objects.exclude(email="").order_by("name")
+        ],
+    )
     return {"contacts": teams, "emergency_phone": settings.EMERGENCY_PHONE if emergency else ""}
 
 
@@ -55,7 +60,10 @@ def escalation_headline(incident: Incident, escalation: Escalation) -> str:
 
 def _notice_context(notice: Notice) -> dict[str, Any]:
     incident, escalation = notice.incident, notice.escalation
-    earlier = incident.escalations.filter(level__lt=escalation.level).order_by("level")
+    earlier = batch_shared(
+        ("earlier", incident.pk, escalation.level),
+        lambda: list(incident.escalations.filter(level__lt=escalation.level).order_by("level")),
+    )
     return {
         "incident": incident,
         "escalation": escalation,
@@ -70,7 +78,9 @@ def _notice_context(notice: Notice) -> dict[str, Any]:
         # 外部ベンダー連絡先: for the levels that decide (system administrators, executives), the
         # vendors of the affected service, beside the emergency phone those levels carry.
         "vendors": (
-            incident_vendor_contacts(incident) if notice.data.get("emergency_contact") else []
+            batch_shared(("vendors", incident.pk), lambda: incident_vendor_contacts(incident))
+            if notice.data.get("emergency_contact")
+            else []
         ),
     }
 

@@ -12,21 +12,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import smtplib
+import time
 from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import get_connection
+from django.core.mail import EmailMessage
+from django.core.mail.message import sanitize_address
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from config.base import audit_change, require_permission, task_after_commit, timeline_record
+from config.base import audit_change, require_permission, task_after_commit
 from incidents.models import Incident, TimelineEvent
 
 from .chat import chat_body
-from .emails import notice_message
+from .emails import message_bytes, notice_message, rendering_batch
+from .mailpool import Lease, Pooled
+from .mailpool import pool as mail_pool
 from .models import Channel, Delivery, Notice
 from .webhooks import WebhookFailed, webhook_post
 
@@ -71,10 +78,8 @@ def notice_message_queue(
 
 # Most severe first (P0 before a burst of lesser notices), then oldest: a burst of P1/P2 mail
 # never holds a new P0's notice back longer than one batch. Severities sort as text: P0 < P3.
-PRIORITY = (
-    "(SELECT severity FROM incidents_incident WHERE incidents_incident.id = incident_id)"
-    " NULLS LAST, id"
-)
+# A join, not a subquery per pending row: under a burst every claim orders the whole backlog.
+PRIORITY = "i.severity NULLS LAST, n.id"
 
 
 def _claim_notices(
@@ -83,19 +88,21 @@ def _claim_notices(
     """pending → sending, atomically; only the claimer gets a row's id back."""
     table = Notice._meta.db_table
     skip_locked = connection.features.has_select_for_update_skip_locked
-    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    lock = " FOR UPDATE OF n SKIP LOCKED" if skip_locked else ""
     where = (
-        "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-        " AND (kind <> 'notice' OR delivery = 'immediate')"  # Notice.is_sendable
-        f" AND channel {'<>' if chat else '='} 'email'"
+        "n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
+        " AND (n.kind <> 'notice' OR n.delivery = 'immediate')"  # Notice.is_sendable
+        f" AND n.channel {'<>' if chat else '='} 'email'"
     )
     params: list[object] = [now]
     if ids is not None:
-        where += f" AND id IN ({', '.join(['%s'] * len(ids))})"
+        where += f" AND n.id IN ({', '.join(['%s'] * len(ids))})"
         params.extend(ids)
     sql = (
         f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
-        f"WHERE id IN (SELECT id FROM {table} WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
+        f"WHERE id IN (SELECT n.id FROM {table} n"
+        " LEFT JOIN incidents_incident i ON i.id = n.incident_id"
+        f" WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
         "AND status = 'pending' RETURNING id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
@@ -133,10 +140,14 @@ def _incidents_of(notice: Notice) -> list[Incident]:
     return list(Incident.objects.filter(pk__in=ids).order_by("pk"))
 
 
-def _mark_sent(notices: list[Notice], now: datetime) -> None:
-    """Record accepted mail: one transaction per connection batch, timeline in bulk."""
+COLLECTING = (Notice.Kind.DIGEST, Notice.Kind.REPORT)
+
+
+def _mark_sent(notices: list[Notice], now: datetime) -> int:
+    """Record accepted mail: one transaction per batch, one UPDATE, the timeline in bulk;
+    returns how many were still ours to record."""
     if not notices:
-        return
+        return 0
     with transaction.atomic():
         ids = set(
             Notice.objects.select_for_update()
@@ -146,7 +157,8 @@ def _mark_sent(notices: list[Notice], now: datetime) -> None:
         Notice.objects.filter(pk__in=ids).update(
             status=Notice.Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
         )
-        Notice.objects.filter(digest_id__in=ids).update(status=Notice.Status.SENT, sent_at=now)
+        if any(n.kind in COLLECTING for n in notices):
+            Notice.objects.filter(digest_id__in=ids).update(status=Notice.Status.SENT, sent_at=now)
         events = [
             TimelineEvent(
                 incident=incident,
@@ -165,6 +177,7 @@ def _mark_sent(notices: list[Notice], now: datetime) -> None:
             for incident in _incidents_of(notice)
         ]
         TimelineEvent.objects.bulk_create(events)
+    return len(ids)
 
 
 def _addressee(notice: Notice) -> str:
@@ -175,6 +188,80 @@ def _addressee(notice: Notice) -> str:
     )
 
 
+@dataclass
+class Failure:
+    """A notice the receiver did not take this time, and why."""
+
+    notice: Notice
+    error: Exception
+    # False for an unreachable receiver: waited out, never counted against the notice.
+    counted: bool = True
+    # A receiver that asked us to wait (HTTP 429): no sooner than it asked.
+    retry_after: float | None = None
+
+
+def _record_failures(failures: list[Failure], now: datetime) -> None:
+    """Retry with backoff; a receiver that refused NOTICE_MAX_ATTEMPTS times fails the notice.
+
+    A batch's refusals in one transaction: the retried notices in one UPDATE, those given up
+    on in another, their timeline entries in bulk.
+    """
+    if not failures:
+        return
+    with transaction.atomic():
+        ours = set(
+            Notice.objects.select_for_update()
+            .filter(pk__in=[f.notice.pk for f in failures], status=Notice.Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        retried: list[Notice] = []
+        given_up: list[Notice] = []
+        for failure in failures:
+            notice = failure.notice
+            if notice.pk not in ours:
+                continue
+            unreachable = not failure.counted
+            attempts = notice.attempts + (0 if unreachable else 1)
+            notice.attempts = attempts
+            notice.last_error = f"{type(failure.error).__name__}: {failure.error}"[:2000]
+            if not unreachable and attempts >= settings.NOTICE_MAX_ATTEMPTS:
+                notice.status = Notice.Status.FAILED
+                given_up.append(notice)
+                continue
+            tries = max(attempts, 1) if not unreachable else max(notice.data.get("down", 0) + 1, 1)
+            if unreachable:
+                notice.data = notice.data | {"down": tries}
+            wait = (
+                timedelta(seconds=failure.retry_after)
+                if failure.retry_after is not None
+                else _backoff(tries)
+            )
+            notice.status = Notice.Status.PENDING
+            notice.next_attempt_at = now + wait
+            retried.append(notice)
+        if retried:
+            Notice.objects.bulk_update(
+                retried, ["status", "attempts", "last_error", "next_attempt_at", "data"]
+            )
+        if not given_up:
+            return
+        Notice.objects.bulk_update(given_up, ["status", "attempts", "last_error"])
+        for notice in given_up:
+            if notice.kind in COLLECTING:
+                notice.items.update(status=Notice.Status.FAILED, last_error=notice.last_error)
+        TimelineEvent.objects.bulk_create(
+            TimelineEvent(
+                incident=incident,
+                kind=TimelineEvent.Kind.NOTICE_FAILED,
+                message=f"{_addressee(notice)}: {notice.last_error}",
+                data={"notice": notice.pk, "kind": notice.kind, "attempts": notice.attempts},
+                at=now,
+            )
+            for notice in given_up
+            for incident in _incidents_of(notice)
+        )
+
+
 def _mark_failed_attempt(
     notice: Notice,
     error: Exception,
@@ -183,38 +270,8 @@ def _mark_failed_attempt(
     counted: bool,
     retry_after: float | None = None,
 ) -> None:
-    """Retry with backoff; a receiver that refused NOTICE_MAX_ATTEMPTS times fails the notice.
-    An unreachable receiver (`counted` False) is waited out; one that asked us to wait
-    (`retry_after`, HTTP 429) is tried again no sooner than it asked."""
-    unreachable = not counted
-    attempts = notice.attempts + (0 if unreachable else 1)
-    text = f"{type(error).__name__}: {error}"[:2000]
-    with transaction.atomic():
-        if not unreachable and attempts >= settings.NOTICE_MAX_ATTEMPTS:
-            updated = Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
-                status=Notice.Status.FAILED, attempts=attempts, last_error=text
-            )
-            if updated:
-                notice.items.update(status=Notice.Status.FAILED, last_error=text)
-                for incident in _incidents_of(notice):
-                    timeline_record(
-                        incident=incident,
-                        kind=TimelineEvent.Kind.NOTICE_FAILED,
-                        message=f"{_addressee(notice)}: {text}",
-                        data={"notice": notice.pk, "kind": notice.kind, "attempts": attempts},
-                        at=now,
-                    )
-            return
-        tries = max(attempts, 1) if not unreachable else max(notice.data.get("down", 0) + 1, 1)
-        data = notice.data | ({"down": tries} if unreachable else {})
-        wait = timedelta(seconds=retry_after) if retry_after is not None else _backoff(tries)
-        Notice.objects.filter(pk=notice.pk, status=Notice.Status.SENDING).update(
-            status=Notice.Status.PENDING,
-            attempts=attempts,
-            last_error=text,
-            next_attempt_at=now + wait,
-            data=data,
-        )
+    """One notice's failure (a channel post): as a batch's, on its own."""
+    _record_failures([Failure(notice, error, counted, retry_after)], now)
 
 
 def _release_stale_claims(now: datetime, *, chat: bool) -> None:
@@ -225,59 +282,219 @@ def _release_stale_claims(now: datetime, *, chat: bool) -> None:
     claimed.update(status=Notice.Status.PENDING)
 
 
-def notice_deliver(*, notice_ids: Iterable[int] | None = None, limit: int = 50) -> int:
+# --- e-mail: claimed batches sent over the pool's connections --------------------------------
+
+STAGES = ("claim", "render", "mime", "smtp", "mark_sent", "record_failures")
+
+
+@dataclass
+class Batch:
+    """One claimed batch, rendered, sent over one connection of the pool by a sender thread;
+    what became of each notice is recorded by the thread that claimed it."""
+
+    messages: list[tuple[Notice, EmailMessage]]
+    accepted: list[Notice] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    server_down: bool = False
+    unsent: list[Notice] = field(default_factory=list)
+    interrupted: BaseException | None = None
+    mime_seconds: float = 0.0  # turning the rendered messages into bytes for the wire
+    smtp_seconds: float = 0.0  # the conversation with the server
+
+
+def _batch_rendered(claimed: list[int]) -> Batch:
+    """The claimed notices, most severe first, each rendered once; what they share (contacts,
+    an incident's earlier levels) looked up once for the batch."""
+    notices = (
+        Notice.objects.filter(pk__in=claimed)
+        .select_related("incident", "escalation")
+        .order_by(F("incident__severity").asc(nulls_last=True), "pk")
+    )
+    messages, failures = [], []
+    with rendering_batch():
+        for notice in notices:
+            try:
+                messages.append((notice, notice_message(notice)))
+            except Exception as error:  # noqa: BLE001 — recorded on the notice, counted
+                log.warning("notice %s could not be rendered: %s", notice.pk, error)
+                failures.append(Failure(notice, error))
+    return Batch(messages=messages, failures=failures)
+
+
+@lru_cache(maxsize=1024)  # a few team addresses; bounded, whatever the backlog
+def _envelope_address(address: str, encoding: str) -> str:
+    return sanitize_address(address, encoding)
+
+
+def _send_one(connection: Pooled, message: EmailMessage) -> None:
+    if not connection.is_smtp:  # the console, file or test outbox backends
+        connection.backend.send_messages([message])
+        return
+    clock = time.perf_counter()
+    encoding = message.encoding or settings.DEFAULT_CHARSET
+    data = message_bytes(message)
+    sender = _envelope_address(message.from_email, encoding)
+    recipients = [_envelope_address(address, encoding) for address in message.recipients()]
+    connection.mime_seconds += time.perf_counter() - clock
+    connection.smtp.sendmail(sender, recipients, data)
+    connection.sends += 1
+
+
+def _send_batch(batch: Batch, lease: Lease, deferred: dict[str, Exception]) -> Batch:
+    """In a sender thread, on the lease's connection, without the database. `deferred` is the
+    drain's: a domain whose server said "try later" is not asked again by any batch of it."""
+    started = time.perf_counter()
+    healthy = False
+    try:
+        try:
+            connection = lease.open()
+        except Exception as error:  # noqa: BLE001 — server down: everything stays pending
+            batch.failures += [Failure(n, error, counted=False) for n, _m in batch.messages]
+            batch.server_down = True
+            return batch
+        # A session that waited in the pool may have been closed by the server meanwhile.
+        maybe_closed = connection.sends > 0
+        for index, (notice, message) in enumerate(batch.messages):
+            domain = _domain(notice.recipient)
+            if domain in deferred:
+                # Its server asked us to wait: the domain's other notices wait with it (an
+                # attempt each, as if refused) and the batch goes on to the other domains.
+                batch.failures.append(Failure(notice, deferred[domain]))
+                continue
+            try:
+                try:
+                    _send_one(connection, message)
+                except Exception as error:
+                    if not (maybe_closed and _server_unreachable(error)):
+                        raise
+                    connection.reopen()
+                    _send_one(connection, message)
+            except Exception as error:  # noqa: BLE001 — recorded on the notice
+                log.warning("notice %s to %s failed: %s", notice.pk, notice.recipient, error)
+                unreachable = _server_unreachable(error)
+                batch.failures.append(Failure(notice, error, counted=not unreachable))
+                if _try_later(error):
+                    deferred[domain] = error
+                if unreachable:
+                    try:
+                        connection.reopen()
+                    except Exception as down:  # noqa: BLE001 — the rest of the batch waits
+                        rest = batch.messages[index + 1 :]
+                        batch.failures += [Failure(n, down, counted=False) for n, _m in rest]
+                        batch.server_down = True
+                        return batch
+            else:
+                batch.accepted.append(notice)
+            maybe_closed = False
+        healthy = True
+        return batch
+    except BaseException as error:  # the process told to stop mid-batch, or a fault of ours
+        # What the server took is recorded as sent, the rest goes back to the outbox at once.
+        done = {n.pk for n in batch.accepted} | {f.notice.pk for f in batch.failures}
+        batch.unsent = [n for n, _m in batch.messages if n.pk not in done]
+        batch.interrupted = error
+        return batch
+    finally:
+        if lease.pooled is not None:
+            batch.mime_seconds, lease.pooled.mime_seconds = lease.pooled.mime_seconds, 0.0
+        lease.release(healthy=healthy)
+        batch.smtp_seconds = time.perf_counter() - started - batch.mime_seconds
+
+
+def notice_deliver(
+    *,
+    notice_ids: Iterable[int] | None = None,
+    limit: int = 50,
+    timings: dict[str, float] | None = None,
+) -> int:
     """Send pending e-mail notices (those given, or every one due); returns how many were sent.
 
-    Never inside a transaction: each claim and each batch of results commits on its own, so a
-    crash leaves at worst a batch "sending", resent later with the same Message-ID.
+    Batches of `limit` are claimed one at a time, each only once a connection of the pool is
+    free for it, and sent by sender threads, up to NOTICE_SMTP_CONNECTIONS batches at once; a
+    P0 written meanwhile is in the next batch claimed. Never inside a transaction: each claim
+    and each batch's results commit on their own, so a crash leaves at worst the batches in
+    flight "sending", resent later with the same Message-ID. `timings`, if given, gathers the
+    seconds spent per stage (STAGES; "mime" and "smtp" summed over the sender threads).
     """
+    times = timings if timings is not None else {}
+    for stage in STAGES:
+        times.setdefault(stage, 0.0)
     now = timezone.now()
     ids = list(notice_ids) if notice_ids is not None else None
     if ids is None:
         _release_stale_claims(now, chat=False)
     sent = 0
-    while True:
-        claimed = _claim_notices(now=now, ids=ids, limit=limit)
-        if not claimed:
-            return sent
-        notices = Notice.objects.filter(pk__in=claimed).select_related("incident", "escalation")
-        mail = get_connection(fail_silently=False)
-        try:
-            mail.open()
-        except Exception as error:  # noqa: BLE001 — server down: everything stays pending
-            for notice in notices:
-                _mark_failed_attempt(notice, error, timezone.now(), counted=False)
-            return sent
-        accepted: list[Notice] = []
-        deferred: dict[str, Exception] = {}  # domain → the "try later" its server answered
-        try:
-            for notice in notices:
-                domain = _domain(notice.recipient)
-                if domain in deferred:
-                    # Its server asked us to wait: the domain's other notices wait with it (an
-                    # attempt each, as if refused) and the batch goes on to the other domains.
-                    _mark_failed_attempt(notice, deferred[domain], timezone.now(), counted=True)
-                    continue
+    deferred: dict[str, Exception] = {}
+    in_flight: set[Future[Batch]] = set()
+    claiming = True
+
+    def record(batch: Batch) -> int:
+        clock = time.perf_counter()
+        _record_failures(batch.failures, timezone.now())
+        times["record_failures"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        accepted = _mark_sent(batch.accepted, timezone.now())
+        times["mark_sent"] += time.perf_counter() - clock
+        if batch.unsent:
+            Notice.objects.filter(
+                pk__in=[n.pk for n in batch.unsent], status=Notice.Status.SENDING
+            ).update(status=Notice.Status.PENDING)
+        times["mime"] += batch.mime_seconds
+        times["smtp"] += batch.smtp_seconds
+        return accepted
+
+    senders = ThreadPoolExecutor(
+        max_workers=max(1, settings.NOTICE_SMTP_CONNECTIONS), thread_name_prefix="notice-smtp"
+    )
+    finished: list[Batch] = []
+    try:
+        while True:
+            # Claim only with a connection to send on: a claimed batch never waits for one.
+            # The lanes are refilled before the batches just finished are recorded, so the
+            # connections are busy again while the database takes the results.
+            while claiming and (lease := mail_pool.acquire(blocking=not in_flight)):
+                clock = time.perf_counter()
                 try:
-                    mail.send_messages([notice_message(notice)])
-                except Exception as error:  # noqa: BLE001 — recorded on the notice
-                    log.warning("notice %s to %s failed: %s", notice.pk, notice.recipient, error)
-                    unreachable = _server_unreachable(error)
-                    _mark_failed_attempt(notice, error, timezone.now(), counted=not unreachable)
-                    if _try_later(error):
-                        deferred[domain] = error
-                    if unreachable:
-                        mail.close()
-                        mail.open()
-                    continue
-                accepted.append(notice)
-                sent += 1
-        finally:
-            _mark_sent(accepted, timezone.now())
-            with contextlib.suppress(Exception):  # closing a dead connection
-                mail.close()
-        if ids is not None:
-            return sent
+                    claimed = _claim_notices(now=now, ids=ids, limit=limit)
+                except BaseException:
+                    lease.release()
+                    raise
+                times["claim"] += time.perf_counter() - clock
+                if not claimed:
+                    lease.release()
+                    claiming = False
+                    break
+                clock = time.perf_counter()
+                try:
+                    batch = _batch_rendered(claimed)
+                except BaseException:
+                    lease.release()
+                    raise
+                times["render"] += time.perf_counter() - clock
+                in_flight.add(senders.submit(_send_batch, batch, lease, deferred))
+            interrupted = None
+            while finished:
+                batch = finished.pop()
+                sent += record(batch)
+                interrupted = interrupted or batch.interrupted
+            if interrupted is not None:
+                raise interrupted
+            if not in_flight:
+                return sent
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            finished = [future.result() for future in done]
+            if any(b.server_down or b.interrupted is not None for b in finished):
+                claiming = False
+    finally:
+        # Leaving on an error: what the batches finished or still in flight did is recorded if
+        # it can be; if not, they stay "sending", resent after NOTICE_SENDING_TIMEOUT_SECONDS.
+        for future in in_flight:
+            with contextlib.suppress(Exception):
+                finished.append(future.result())
+        for batch in finished:
+            with contextlib.suppress(Exception):
+                record(batch)
+        senders.shutdown(wait=True)
 
 
 def notice_deliver_chat(*, notice_ids: Iterable[int] | None = None, limit: int = 50) -> int:

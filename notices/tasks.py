@@ -2,14 +2,27 @@
 so a lost task only delays it until the next outbox sweep."""
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from . import services
+from .mailpool import pool
+
+
+@worker_process_shutdown.connect
+def _close_mail_connections(**_kwargs) -> None:
+    """A worker process leaving says goodbye to the mail server on its pooled connections."""
+    pool.close()
 
 
 @shared_task(name="notices.send")
 def notices_send_task(notice_ids: list[int]) -> int:
-    """After commit: send the notices a transaction has just written."""
-    return services.notice_deliver(notice_ids=notice_ids)
+    """After commit: a transaction has written notices; drain the outbox, most severe first.
+
+    Not only `notice_ids`: under a burst this task is queued behind the burst's own, and a P0
+    notice written meanwhile must leave with the next batch any worker claims, not when its
+    task's turn comes. The drain is the sweep's, over the same pool of connections.
+    """
+    return services.notice_deliver()
 
 
 @shared_task(name="notices.deliver")

@@ -37,7 +37,10 @@ def test_a_batch_of_notices_goes_through_one_smtp_connection(smtp_backend):
     assert len(smtp_backend.mailbox.peers) == 1
 
 
-def test_a_p0_written_during_a_burst_leaves_before_the_bursts_remaining_notices(smtp_backend):
+def test_a_p0_written_during_a_burst_leaves_before_the_bursts_remaining_notices(
+    smtp_backend, settings
+):
+    settings.NOTICE_SMTP_CONNECTIONS = 1  # one connection: received in the order sent
     queue([f"burst{n}@x.test" for n in range(120)], severity="P2")
     queue(["oncall@x.test"], severity="P0")
 
