@@ -54,15 +54,14 @@ def _run_closed(*, action: str, run: ChecklistRun) -> ActionNotAllowed:
     )
 
 
-def checklist_run_create(
+def _run_new(
     *,
     template: ChecklistTemplate,
     incident: Incident | None = None,
     period_start: datetime | None = None,
     due_at: datetime | None = None,
 ) -> ChecklistRun:
-    """A run with a copy of the template's items as they are now."""
-    run = ChecklistRun.objects.create(
+    return ChecklistRun(
         template=template,
         kind=template.kind,
         name_ja=template.name_ja,
@@ -71,16 +70,39 @@ def checklist_run_create(
         period_start=period_start,
         due_at=due_at,
     )
+
+
+def _run_items(run: ChecklistRun) -> list[RunItem]:
+    """A copy of the run's template items as they are now (unsaved)."""
+    template = run.template
     items = memoized(
         ("checklist items", template.pk), lambda: list(template.items.order_by("position", "pk"))
     )
-    bulk_insert(
-        [
-            RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
-            for item in items
-        ]
-    )
+    return [
+        RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
+        for item in items
+    ]
+
+
+def checklist_run_create(
+    *,
+    template: ChecklistTemplate,
+    incident: Incident | None = None,
+    period_start: datetime | None = None,
+    due_at: datetime | None = None,
+) -> ChecklistRun:
+    """A run with a copy of the template's items as they are now."""
+    run = _run_new(template=template, incident=incident, period_start=period_start, due_at=due_at)
+    run.save()
+    bulk_insert(_run_items(run))
     return run
+
+
+def _incident_templates() -> list[ChecklistTemplate]:
+    return memoized(
+        "checklist templates",
+        lambda: list(ChecklistTemplate.objects.filter(is_active=True).order_by("pk")),
+    )
 
 
 def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list[ChecklistRun]:
@@ -93,11 +115,7 @@ def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list
         set() if declared else set(incident.checklist_runs.values_list("template_id", flat=True))
     )
     runs = []
-    templates = memoized(
-        "checklist templates",
-        lambda: list(ChecklistTemplate.objects.filter(is_active=True).order_by("pk")),
-    )
-    for template in templates:
+    for template in _incident_templates():
         if template.pk in attached or not template.applies_to(incident):
             continue
         if declared:
@@ -108,6 +126,22 @@ def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list
                 runs.append(checklist_run_create(template=template, incident=incident))
         except IntegrityError:
             continue  # attached concurrently
+    return runs
+
+
+def checklist_runs_attach_declared(*, incidents: Sequence[Incident]) -> list[ChecklistRun]:
+    """`checklist_runs_attach(declared=True)` for incidents declared together: every run in
+    one statement, every item in another."""
+    templates = _incident_templates()
+    runs = bulk_insert(
+        [
+            _run_new(template=template, incident=incident)
+            for incident in incidents
+            for template in templates
+            if template.applies_to(incident)
+        ]
+    )
+    bulk_insert([item for run in runs for item in _run_items(run)])
     return runs
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -353,6 +354,28 @@ def escalation_timer_start(*, incident: Incident) -> list[Escalation]:
     """Right after declaration: fire what is due at once (level 1) and set the next deadline;
     after commit, an ETA task for it."""
     return _advance(incident)
+
+
+def escalation_timers_start(
+    *,
+    incidents: Sequence[Incident],
+    before: Sequence[TimelineEvent] = (),
+    after: Sequence[TimelineEvent] = (),
+) -> list[Escalation]:
+    """`escalation_timer_start` for incidents declared together, one statement per table for
+    all of them. `before` and `after`: other timeline events of theirs (the declarations, the
+    alerts that joined them), written in the same statement, before and after the levels'."""
+    batch = _Batch(now=timezone.now())
+    batch.events.extend(before)
+    fired = [escalation for incident in incidents for escalation in batch.advance(incident)]
+    if connection.vendor == "postgresql":
+        _save_schedules(list(incidents))
+    else:
+        for incident in incidents:
+            _save_schedule(incident)
+    batch.events.extend(after)
+    batch.write()
+    return fired
 
 
 def escalation_reschedule(
