@@ -1,11 +1,12 @@
 """The alert processor's batch: the firing alerts of up to a hundred requests applied together,
 and the new incidents among them opened set-based.
 
-Alerts whose key has an open incident attach to it as `alert_receive` attaches them (their keys
-read in one query for the batch); alerts a maintenance window covers are held as there. The
-others open new incidents: they wait in the batch, each key's later alerts joining its opening
-in order, until `flush` declares them all with `incidents_declare_batch` and writes their alerts
-and keys, one statement per table. The rows are those the one-at-a-time path writes.
+Alerts whose key has an open incident attach to it as `alert_receive` attaches them, their keys
+and alerts read in one query each for the batch; alerts a maintenance window covers are held as
+there. The others open new incidents: they wait in the batch, each key's later alerts joining
+its opening in order. `flush` then declares the new incidents together
+(`incidents_declare_batch`) and writes every alert, key and timeline event of the batch, one
+statement per table. The rows are those the one-at-a-time path writes (a test compares them).
 
 Whatever else acts on a key (a resolve, a PagerDuty acknowledge) goes through the one-at-a-time
 services after a `flush`, so it finds what came before it.
@@ -23,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.base import recorded_actor
-from config.bulk import bulk_insert
+from config.bulk import bulk_insert, bulk_save
 from incidents.models import Incident, TimelineEvent
 from incidents.services import Declaration, incidents_declare_batch
 from maintenance.selectors import window_holding
@@ -36,8 +37,18 @@ from .services import (
     _alert_key,
     _fill_alert,
     alert_key_opening,
-    alert_receive,
 )
+
+
+def _alert_event(integration, event: AlertEvent, actor, now) -> TimelineEvent:
+    """As `alert_receive` records a newly firing alert on its incident's timeline."""
+    return TimelineEvent(
+        kind=TimelineEvent.Kind.ALERT,
+        actor=recorded_actor(actor),
+        message=event.title[:500],
+        data={"fingerprint": event.fingerprint, "integration": integration.name},
+        at=now,
+    )
 
 
 @dataclass
@@ -57,15 +68,7 @@ class _Opening:
         alert = self.alerts.get((integration.pk, event.fingerprint))
         if alert is None:
             if self.alerts:  # newly firing, and not the alert that opened the incident
-                self.then.append(
-                    TimelineEvent(
-                        kind=TimelineEvent.Kind.ALERT,
-                        actor=recorded_actor(actor),
-                        message=event.title[:500],
-                        data={"fingerprint": event.fingerprint, "integration": integration.name},
-                        at=now,
-                    )
-                )
+                self.then.append(_alert_event(integration, event, actor, now))
             alert = Alert(
                 integration=integration,
                 fingerprint=event.fingerprint,
@@ -98,22 +101,31 @@ class AlertBatch:
     def __init__(self) -> None:
         self.windows = WindowsInForce()
         self._keys: dict[tuple[int, str], AlertKey | None] = {}
+        # Alerts of open incidents by (incident, integration, fingerprint); None: none yet.
+        self._alerts: dict[tuple[int, int, str], Alert | None] = {}
+        self._changed: dict[int, Alert] = {}  # rows read, to save
+        self._added: list[Alert] = []  # alerts new to an open incident
+        self._events: list[TimelineEvent] = []  # and their timeline events
         self._openings: dict[Hashable, _Opening] = {}
         self._opening_of: dict[tuple[int, str], _Opening] = {}
 
-    def keys_read(self, wanted: Iterable[tuple[object, str]]) -> None:
-        """The open keys among `wanted` ((integration, key) pairs) in one query, locked as one
-        alert's would be; what was read before is forgotten (another service may have changed
-        it since)."""
+    def read_ahead(self, wanted: Iterable[tuple[object, AlertEvent]]) -> None:
+        """The open keys of the (integration, firing alert) pairs to come, locked as one
+        alert's would be, and those keys' alerts: one query each. Called with nothing waiting
+        to be written; what was read before is forgotten (another service may have changed it
+        since)."""
+        if self._openings or self._changed or self._added:
+            raise RuntimeError("the batch reads ahead only after a flush")
         self._keys.clear()
-        by_integration: dict[int, set[str]] = {}
-        for integration, key in wanted:
-            if (integration.pk, key) not in self._opening_of:
-                by_integration.setdefault(integration.pk, set()).add(key)
-        if not by_integration:
+        self._alerts.clear()
+        wanted_keys: dict[int, dict[str, set[str]]] = {}
+        for integration, event in wanted:
+            fingerprints = wanted_keys.setdefault(integration.pk, {}).setdefault(event.key, set())
+            fingerprints.add(event.fingerprint)
+        if not wanted_keys:
             return
         condition = reduce(
-            or_, (Q(integration_id=pk, key__in=sorted(keys)) for pk, keys in by_integration.items())
+            or_, (Q(integration_id=pk, key__in=sorted(keys)) for pk, keys in wanted_keys.items())
         )
         found = {
             (alert_key.integration_id, alert_key.key): alert_key
@@ -122,9 +134,25 @@ class AlertBatch:
             .filter(condition)
             .order_by("pk")
         }
-        for pk, keys in by_integration.items():
+        for pk, keys in wanted_keys.items():
             for key in keys:
                 self._keys[(pk, key)] = found.get((pk, key))
+        wanted_alerts = {}
+        for (pk, key), alert_key in found.items():
+            for fingerprint in wanted_keys[pk][key]:
+                wanted_alerts[(alert_key.incident_id, pk, fingerprint)] = None
+        if not wanted_alerts:
+            return
+        self._alerts.update(wanted_alerts)
+        condition = reduce(
+            or_,
+            (
+                Q(incident_id=incident, integration_id=pk, fingerprint=fingerprint)
+                for incident, pk, fingerprint in wanted_alerts
+            ),
+        )
+        for alert in Alert.objects.filter(condition):
+            self._alerts[(alert.incident_id, alert.integration_id, alert.fingerprint)] = alert
 
     def ingest(
         self, *, integration, events: list[AlertEvent], actor: AbstractBaseUser | None = None
@@ -142,13 +170,7 @@ class AlertBatch:
         if slot not in self._keys:  # not read ahead
             self._keys[slot] = _alert_key(integration=integration, key=event.key)
         if (alert_key := self._keys[slot]) is not None:
-            alert_receive(
-                integration=integration,
-                event=event,
-                actor=actor,
-                windows=self.windows,
-                alert_key=alert_key,
-            )
+            self._attach(alert_key, integration, event, actor)
             return
         window = window_holding(
             self.windows(), service=event.service, labels=event.labels, severity=event.severity
@@ -165,13 +187,7 @@ class AlertBatch:
                 integration=integration, key=event.key, incident=target
             )
             self._keys[slot] = alert_key
-            alert_receive(
-                integration=integration,
-                event=event,
-                actor=actor,
-                windows=self.windows,
-                alert_key=alert_key,
-            )
+            self._attach(alert_key, integration, event, actor)
             return
         if (opening := self._openings.get(target)) is None:
             opening = self._openings[target] = _Opening(integration, actor, event)
@@ -179,12 +195,42 @@ class AlertBatch:
         self._opening_of[slot] = opening
         opening.attach(integration, event, actor)
 
+    def _attach(self, alert_key: AlertKey, integration, event: AlertEvent, actor) -> None:
+        """As `alert_receive` attaches a firing alert to the incident open under its key."""
+        now = event.received_at or timezone.now()
+        incident = alert_key.incident
+        found = (incident.pk, integration.pk, event.fingerprint)
+        if found not in self._alerts:  # not read ahead
+            self._alerts[found] = Alert.objects.filter(
+                incident=incident, integration=integration, fingerprint=event.fingerprint
+            ).first()
+        alert = self._alerts[found]
+        newly_firing = alert is None or alert.status == Alert.Status.RESOLVED
+        if alert is None:
+            alert = Alert(
+                incident=incident,
+                integration=integration,
+                fingerprint=event.fingerprint,
+                first_received_at=now,
+                times_received=0,
+            )
+            self._alerts[found] = alert
+            self._added.append(alert)
+        elif alert.pk is not None:
+            self._changed[alert.pk] = alert
+        _fill_alert(alert, event, now, Alert.Status.FIRING)
+        if newly_firing:
+            event_recorded = _alert_event(integration, event, actor, now)
+            event_recorded.incident = incident
+            self._events.append(event_recorded)
+
     def flush(self) -> list[Incident]:
-        """Open the waiting incidents, with their alerts and keys: one statement per table."""
+        """Open the waiting incidents and write every alert, key and timeline event of the
+        batch: one statement per table."""
         openings = list(self._openings.values())
-        if not openings:
-            return []
-        incidents = incidents_declare_batch(declarations=[o.declaration() for o in openings])
+        incidents = incidents_declare_batch(
+            declarations=[o.declaration() for o in openings], timeline=self._events
+        )
         alerts, keys = [], []
         for opening, incident in zip(openings, incidents, strict=True):
             for alert in opening.alerts.values():
@@ -195,9 +241,15 @@ class AlertBatch:
         # batch fails, and is applied again one delivery at a time, where the constraint
         # settles which incident is the key's.
         bulk_insert(keys)
-        bulk_insert(alerts)
+        bulk_insert(self._added + alerts)
+        bulk_save(list(self._changed.values()))
         for alert_key in keys:
             self._keys[(alert_key.integration_id, alert_key.key)] = alert_key
+        for alert in alerts:
+            self._alerts[(alert.incident_id, alert.integration_id, alert.fingerprint)] = alert
         self._openings.clear()
         self._opening_of.clear()
+        self._changed.clear()
+        self._added.clear()
+        self._events.clear()
         return incidents

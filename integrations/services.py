@@ -298,13 +298,13 @@ def _integration_of(delivery: AlertDelivery) -> Integration:
     )
 
 
-def _firing_keys(work: list[tuple]) -> list[tuple[Integration, str]]:
-    return [(i, e.key) for _d, i, events in work for e in events or () if e.firing]
+def _firing(work: list[tuple]) -> list[tuple[Integration, AlertEvent]]:
+    return [(i, e) for _d, i, events in work for e in events or () if e.firing]
 
 
 def _deliveries_apply_together(pending: QuerySet[AlertDelivery], limit: int) -> int:
-    """A handful of statements and one commit for the whole batch: the alerts' keys read at
-    once, the new incidents opened together (`AlertBatch`), the deliveries deleted at once.
+    """A handful of statements and one commit for the whole batch, however many alerts and new
+    incidents are in it (`AlertBatch`), the deliveries deleted at once.
 
     A delivery that does more than report firing alerts (a resolve, a PagerDuty acknowledge)
     is applied on its own, in its place: what came before it is written first.
@@ -318,14 +318,14 @@ def _deliveries_apply_together(pending: QuerySet[AlertDelivery], limit: int) -> 
             integration = _integration_of(delivery)
             work.append((delivery, integration, _delivery_events(integration, delivery)))
         batch = AlertBatch()
-        batch.keys_read(_firing_keys(work))
+        batch.read_ahead(_firing(work))
         for n, (delivery, integration, events) in enumerate(work):
             if events is not None and all(e.firing for e in events):
                 batch.ingest(integration=integration, events=events)
                 continue
             batch.flush()
             _delivery_apply(integration, delivery, events)
-            batch.keys_read(_firing_keys(work[n + 1 :]))  # it may have closed some
+            batch.read_ahead(_firing(work[n + 1 :]))  # it may have changed some
         batch.flush()
         AlertDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).delete()
     return len(deliveries)

@@ -159,6 +159,9 @@ STORM = [
     alert("HighCPU", "c1", status="resolved"),  # resolves what the batch opened just before
     alert("HighCPU", "c1", severity="critical"),  # and fires again: a new incident
     alert("Errors", "e1", severity="critical"),
+    alert("Known", "k2"),  # a new alert of the incident open before
+    alert("Known", "k1", status="resolved"),
+    alert("Known", "k1"),  # firing again
     alert("Known", "k2"),
 ]
 
@@ -215,18 +218,21 @@ def statements():
         psycopg.Cursor.execute = execute
 
 
-def test_a_batch_of_new_incidents_costs_the_same_statements_however_many(alertmanager):
+def test_a_batch_costs_the_same_statements_however_many_alerts_and_new_incidents(alertmanager):
     need_service("PostgreSQL", connection.vendor == "postgresql")
-    waiting(alertmanager, [alert("First")])
-    deliveries_process()  # what a process reads once in its life (content types) read
+    waiting(alertmanager, [alert(f"Open{n}") for n in range(50)])
+    deliveries_process()  # open incidents to repeat, and what a process reads once (types)
     waiting(alertmanager, [alert(f"Small{n}") for n in range(10)])
+    waiting(alertmanager, [alert(f"Open{n}") for n in range(10)])
     with statements() as small:
-        assert deliveries_process() == 10
+        assert deliveries_process() == 20
     waiting(alertmanager, [alert(f"Large{n}") for n in range(50)])
+    waiting(alertmanager, [alert(f"Open{n}") for n in range(50)])
     with statements() as large:
-        assert deliveries_process() == 50
+        assert deliveries_process() == 100
 
-    assert Incident.objects.count() == 61
+    assert Incident.objects.count() == 110
+    assert Alert.objects.filter(times_received=3).count() == 10
     assert len(large) == len(small)
     inserts = [re.match(r'INSERT INTO "?(\w+)', s).group(1) for s in large if "INSERT" in s[:6]]
     for table in [
