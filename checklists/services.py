@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -141,8 +141,45 @@ def checklist_runs_attach_declared(*, incidents: Sequence[Incident]) -> list[Che
             if template.applies_to(incident)
         ]
     )
-    bulk_insert([item for run in runs for item in _run_items(run)])
+    _run_items_copy(runs)
     return runs
+
+
+def _run_items_copy(runs: Sequence[ChecklistRun]) -> None:
+    """Each run's items copied from its template's as they are now, as `_run_items` makes
+    them; on PostgreSQL by one INSERT … SELECT, no item passing through Python."""
+    if connection.vendor != "postgresql":
+        bulk_insert([item for run in runs for item in _run_items(run)])
+        return
+    if not runs:
+        return
+    quote = connection.ops.quote_name
+    copied = [RunItem._meta.get_field(name).column for name in CONTENT_FIELDS]
+    defaults = [
+        f
+        for f in RunItem._meta.concrete_fields
+        if not f.primary_key and f.name not in {"run", "template_item", *CONTENT_FIELDS}
+    ]
+    columns = ", ".join(
+        quote(c) for c in ["run_id", "template_item_id", *copied, *(f.column for f in defaults)]
+    )
+    values = ", ".join(
+        [
+            "r.run_id",
+            "t.id",
+            *(f"t.{quote(c)}" for c in copied),
+            *(f"%s::{f.db_type(connection)}" for f in defaults),
+        ]
+    )
+    sql = (
+        f"INSERT INTO {quote(RunItem._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 # nosec B608 # names from the models, quoted; values are bound parameters
+        "FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS r(run_id, template_id, n) "
+        f"JOIN {quote(TemplateItem._meta.db_table)} t ON t.template_id = r.template_id "
+        "ORDER BY r.n, t.position, t.id"
+    )
+    params = [f.get_db_prep_save(f.get_default(), connection) for f in defaults]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, [r.pk for r in runs], [r.template_id for r in runs]])
 
 
 def maintenance_run_create(
