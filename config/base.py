@@ -12,7 +12,8 @@
   other means than the session (a token, a chat account, a signed link);
 - `record_save`, `record_delete`: a manager's change to a plain configuration record (a
   checklist template, a known problem) with the model's own permissions;
-- `task_after_commit`: a Celery task published once the transaction has committed;
+- `task_after_commit`: a Celery task published once the transaction has committed
+  (`tasks_after_commit`: many calls of one task, a batch's, over one broker connection);
 - `JST`: the runbook's clock.
 """
 
@@ -275,6 +276,29 @@ def task_after_commit(name: str, *args: Any, countdown: float | None = None, **k
                 celery_app.tasks[name].apply(args=args, kwargs=kwargs)
             else:
                 celery_app.send_task(name, args=args, kwargs=kwargs, countdown=countdown)
+        except Exception:  # noqa: BLE001 — any broker failure; the sweeper is the fallback
+            log.warning("broker unavailable; a sweep will pick %s up", name, exc_info=True)
+
+    transaction.on_commit(publish, robust=True)
+
+
+def tasks_after_commit(name: str, calls: Sequence[tuple[tuple, float | None]]) -> None:
+    """`task_after_commit` for many calls of one task, each (args, countdown): one commit hook
+    and one broker connection for a whole batch (the alert processor's timers). A dead broker
+    is logged, never raised; the sweep does the work of what was not published."""
+    if not calls:
+        return
+
+    def publish():
+        try:
+            if celery_app.conf.task_always_eager:
+                celery_app.loader.import_default_modules()
+                for args, _countdown in calls:
+                    celery_app.tasks[name].apply(args=args)
+                return
+            with celery_app.producer_or_acquire() as producer:
+                for args, countdown in calls:
+                    celery_app.send_task(name, args=args, countdown=countdown, producer=producer)
         except Exception:  # noqa: BLE001 — any broker failure; the sweeper is the fallback
             log.warning("broker unavailable; a sweep will pick %s up", name, exc_info=True)
 

@@ -29,7 +29,7 @@ from config.base import (
     recorded_actor,
     require_permission,
     row_lock,
-    task_after_commit,
+    tasks_after_commit,
 )
 from config.bulk import bulk_insert
 from config.memo import memoized
@@ -52,13 +52,16 @@ def eta_max_seconds() -> float:
     return min(limit, visibility - 60) if visibility else limit
 
 
-def _schedule_eta(incident_id: int, deadline: datetime | None, now: datetime) -> None:
-    if deadline is None:
-        return
-    countdown = max(0.0, (deadline - now).total_seconds())
-    if countdown > eta_max_seconds():
-        return  # the sweeper alone: an ETA this long would outlive the visibility timeout
-    task_after_commit("escalation.fire_due", incident_id, countdown=countdown)
+def _schedule_etas(etas: list[tuple[int, datetime | None]], now: datetime) -> None:
+    calls = []
+    for incident_id, deadline in etas:
+        if deadline is None:
+            continue
+        countdown = max(0.0, (deadline - now).total_seconds())
+        if countdown > eta_max_seconds():
+            continue  # the sweeper alone: an ETA this long would outlive the visibility timeout
+        calls.append(((incident_id,), countdown))
+    tasks_after_commit("escalation.fire_due", calls)
 
 
 # --- the core: fire what is due for incidents we hold ---------------------------------
@@ -216,8 +219,7 @@ class _Batch:
         notices = bulk_insert([n for _e, n in self.notices])
         bulk_insert(self.events)
         notices_send_after_commit(n for n in notices if n.is_sendable)
-        for incident_id, deadline in self.eta:
-            _schedule_eta(incident_id, deadline, self.now)
+        _schedule_etas(self.eta, self.now)
 
 
 def _save_schedule(incident: Incident) -> None:
