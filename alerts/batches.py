@@ -7,6 +7,9 @@ there. The others open new incidents: they wait in the batch, each key's later a
 its opening in order. `flush` then declares the new incidents together
 (`incidents_declare_batch`) and writes every alert, key and timeline event of the batch, one
 statement per table. The rows are those the one-at-a-time path writes (a test compares them).
+Which new incident a new key opens is `alert_key_opening`'s answer; for an integration that
+groups alerts it answers "none", and the alert opens or joins its group's incident through
+`_open_alert_key`, one at a time.
 
 Whatever else acts on a key (a resolve, a PagerDuty acknowledge) goes through the one-at-a-time
 services after a `flush`, so it finds what came before it.
@@ -36,6 +39,7 @@ from .services import (
     _alert_hold,
     _alert_key,
     _fill_alert,
+    _open_alert_key,
     alert_key_opening,
 )
 
@@ -180,14 +184,10 @@ class AlertBatch:
             _alert_hold(window=window, integration=integration, event=event, now=now)
             return
         target = alert_key_opening(integration=integration, event=event)
-        if isinstance(target, Incident):
-            # Joins an incident open already. A race on the key fails the batch, which is then
-            # applied one delivery at a time, where the constraint settles it.
-            alert_key = AlertKey.objects.create(
-                integration=integration, key=event.key, incident=target
-            )
+        if target is None:  # opens or joins as one alert on its own would (its group's)
+            alert_key, opened = _open_alert_key(integration=integration, event=event, actor=actor)
             self._keys[slot] = alert_key
-            self._attach(alert_key, integration, event, actor)
+            self._attach(alert_key, integration, event, actor, opened=opened)
             return
         if (opening := self._openings.get(target)) is None:
             opening = self._openings[target] = _Opening(integration, actor, event)
@@ -195,8 +195,11 @@ class AlertBatch:
         self._opening_of[slot] = opening
         opening.attach(integration, event, actor)
 
-    def _attach(self, alert_key: AlertKey, integration, event: AlertEvent, actor) -> None:
-        """As `alert_receive` attaches a firing alert to the incident open under its key."""
+    def _attach(
+        self, alert_key: AlertKey, integration, event: AlertEvent, actor, *, opened: bool = False
+    ) -> None:
+        """As `alert_receive` attaches a firing alert to the incident open under its key
+        (`opened`: which this alert has just opened)."""
         now = event.received_at or timezone.now()
         incident = alert_key.incident
         found = (incident.pk, integration.pk, event.fingerprint)
@@ -219,7 +222,7 @@ class AlertBatch:
         elif alert.pk is not None:
             self._changed[alert.pk] = alert
         _fill_alert(alert, event, now, Alert.Status.FIRING)
-        if newly_firing:
+        if newly_firing and not opened:
             event_recorded = _alert_event(integration, event, actor, now)
             event_recorded.incident = incident
             self._events.append(event_recorded)

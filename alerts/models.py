@@ -4,6 +4,9 @@ An alert is the incident's detection evidence (監視アラート); it belongs t
 sent it and to the incident it opened or joined.
 """
 
+import hashlib
+import json
+
 from django.db import models
 from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
@@ -92,3 +95,33 @@ class AlertKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → INC-{self.incident_id}"
+
+
+class AlertGroup(models.Model):
+    """Alerts of one integration sharing the values of its group-by labels: while its incident
+    is active and alerts keep coming within the group window, a new key joins that incident
+    instead of opening one. Unique per integration and values, so a race opens one incident."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=64)  # a digest of `labels`: any length of values fits
+    labels = models.JSONField(_("labels"), default=dict)
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.CASCADE, related_name="alert_groups"
+    )
+    last_alert_at = models.DateTimeField(_("latest alert"))
+
+    class Meta:
+        verbose_name = _("alert group")
+        verbose_name_plural = _("alert groups")
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "key"], name="one_open_group_per_labels")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.labels} → INC-{self.incident_id}"
+
+    @staticmethod
+    def key_of(labels: dict[str, str]) -> str:
+        return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()

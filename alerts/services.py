@@ -27,7 +27,7 @@ from maintenance.models import HeldAlert, MaintenanceWindow
 from maintenance.selectors import window_holding, windows_in_force
 
 from .events import AlertEvent
-from .models import Alert, AlertKey
+from .models import Alert, AlertGroup, AlertKey
 
 
 class WindowsInForce:
@@ -55,36 +55,79 @@ def _alert_key(*, integration, key: str) -> AlertKey | None:
 def _open_alert_key(
     *, integration, event: AlertEvent, actor, detected_at: datetime | None = None
 ) -> tuple[AlertKey, bool]:
-    """A new incident for this key; a unique constraint settles races."""
+    """A new incident for this key, or the active incident of its alert group; a unique
+    constraint on each settles races. Returns the key and whether it opened an incident."""
     now = event.received_at or timezone.now()
-    try:
-        with transaction.atomic():
-            incident = incident_declare(
-                actor=actor,
-                title=event.title[:200] or event.key[:200],
-                severity=event.severity,
-                summary=event.summary,
-                service=event.service[:100],
-                detected_at=detected_at or min(event.starts_at or now, now),
-                policy_name=integration.policy,
-            )
-            return AlertKey.objects.create(
-                integration=integration, key=event.key, incident=incident
-            ), True
-    except IntegrityError:
-        # Another request opened it a moment ago; its incident is ours.
-        return (
-            AlertKey.objects.select_for_update()
-            .select_related("incident")
-            .get(integration=integration, key=event.key),
-            False,
-        )
+    labels = integration.group_labels(event.labels)
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                incident = None if labels is None else _group_join(integration, labels, now)
+                if incident is None:
+                    incident = incident_declare(
+                        actor=actor,
+                        title=event.title[:200] or event.key[:200],
+                        severity=event.severity,
+                        summary=event.summary,
+                        service=event.service[:100],
+                        detected_at=detected_at or min(event.starts_at or now, now),
+                        policy_name=integration.policy,
+                    )
+                    if labels is not None:
+                        _group_open(integration, labels, incident, now)
+                    opened = True
+                else:
+                    opened = False
+                key = AlertKey.objects.create(
+                    integration=integration, key=event.key, incident=incident
+                )
+                return key, opened
+        except IntegrityError:
+            # Another request opened it a moment ago: this key's incident is ours; or it
+            # opened this alert's group, which the next attempt joins.
+            alert_key = _alert_key(integration=integration, key=event.key)
+            if alert_key is not None:
+                return alert_key, False
+    raise IntegrityError(f"alert group of {event.key!r} kept changing under this alert")
 
 
-def alert_key_opening(*, integration, event: AlertEvent) -> Incident | Hashable:
-    """What the first alert of a key with no open incident opens or joins, for the processor's
-    batch (`alerts.batches`): an open incident to join, or the name of the new incident to
-    open, which the batch's alerts named alike share. Today: a new incident for each key."""
+def _group_join(integration, labels: dict[str, str], now: datetime) -> Incident | None:
+    """The incident this alert's group opened, if it is active and the group's latest alert
+    came within the window; a group past either makes way for the incident about to open."""
+    group = (
+        AlertGroup.objects.select_for_update()
+        .select_related("incident")
+        .filter(integration=integration, key=AlertGroup.key_of(labels))
+        .first()
+    )
+    if group is None:
+        return None
+    if group.incident.is_active and now - group.last_alert_at <= integration.group_window:
+        if now > group.last_alert_at:
+            group.last_alert_at = now
+            group.save(update_fields=["last_alert_at"])
+        return group.incident
+    group.delete()
+    return None
+
+
+def _group_open(integration, labels: dict[str, str], incident: Incident, now: datetime) -> None:
+    AlertGroup.objects.create(
+        integration=integration,
+        key=AlertGroup.key_of(labels),
+        labels=labels,
+        incident=incident,
+        last_alert_at=now,
+    )
+
+
+def alert_key_opening(*, integration, event: AlertEvent) -> Hashable | None:
+    """What the first alert of a key with no open incident opens, for the processor's batch
+    (`alerts.batches`): the name of a new incident, which the batch's alerts named alike share
+    (opened together with the batch's others); None: `_open_alert_key` decides, one alert at a
+    time (an integration that groups alerts: the group's incident, or a new one)."""
+    if integration.group_labels(event.labels) is not None:
+        return None
     return ("key", integration.pk, event.key)
 
 

@@ -181,7 +181,7 @@ def measure(env: dict, args, seed: dict) -> dict:
         "list_deep_page": f"{api}?page={deep_page}",
         "list_deep_cursor": f"{api}?cursor={cursor}",
         "admin_list": "/admin/incidents/incident/",
-        "admin_list_deep": f"/admin/incidents/incident/?p={deep_page // 2}",
+        "admin_list_deep": f"/admin/incidents/incident/?p={deep_page}",  # 50 a page, as the API
         "search_label": f"{api}?q=HighCPU",
         "search_title": f"{api}?q=connection%20failures",
         "search_key": f"{api}?q=INC-{big}",

@@ -26,8 +26,7 @@ from accounts.services import chat_identity_of, chat_link_token
 from changes.selectors import incident_changes
 from checklists.selectors import incident_runs, item_statuses, known_problems_for
 from checklists.services import run_item_tick
-from config.base import JST, ActionNotAllowed, require_permission
-from escalation.emails import duration_text
+from config.base import JST, ActionNotAllowed, duration_text, require_permission
 from escalation.models import EscalationPolicy
 from escalation.selectors import policy_simulate
 from escalation.services.timers import incident_escalate

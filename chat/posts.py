@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from escalation.emails import duration_text, escalation_headline
+from config.base import duration_text
+from escalation.emails import escalation_headline
 from incidents.models import Action
 from notices.links import act_url
 from notices.models import Channel, Notice

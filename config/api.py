@@ -9,10 +9,14 @@ import re
 from datetime import UTC
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
+from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -332,6 +336,77 @@ class AuditedAPIMixin:
         audit_actor_set(request.user)
 
 
+class CappedCountPaginator(Paginator):
+    """Django's paginator with a count that stops at `count_limit` (`API_COUNT_LIMIT`): on a long
+    history an exact count reads every matching row on every page, the largest part of the
+    list's time. Past the limit, `count` is the limit, `count_capped` is true, and pages go on
+    by number (`has_next` reads one row more) without the total."""
+
+    @property
+    def count_limit(self) -> int:
+        return settings.API_COUNT_LIMIT
+
+    @cached_property
+    def _counted(self) -> int:
+        rows = self.object_list
+        if hasattr(rows, "count") and callable(rows.count) and hasattr(rows, "query"):
+            return rows.order_by()[: self.count_limit + 1].count()
+        return len(rows)
+
+    @property
+    def count_capped(self) -> bool:
+        return self._counted > self.count_limit
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.count_limit)
+
+    def validate_number(self, number):
+        if not self.count_capped:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(_("That page number is not an integer")) from None
+        if number < 1:
+            raise EmptyPage(_("That page number is less than 1"))
+        return number
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if not self.count_capped:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        rows = self._rows(bottom, bottom + self.per_page + 1)
+        if not rows:
+            raise EmptyPage(_("That page contains no results"))
+        return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+    def _rows(self, bottom: int, top: int) -> list:
+        """A page past the limit by its keys first: the database skips the rows before it in
+        the ordering's index alone, rather than reading each of them whole."""
+        rows = self.object_list
+        if bottom < self.count_limit or not isinstance(rows, QuerySet):
+            return list(rows[bottom:top])
+        keys = list(rows.values_list("pk", flat=True)[bottom:top])
+        found = {row.pk: row for row in rows.filter(pk__in=keys)}
+        return [found[key] for key in keys if key in found]
+
+
+class CappedPage(Page):
+    """A page past the count limit: whether another follows is known from the row after it."""
+
+    def __init__(self, object_list, number, paginator, *, more: bool):
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+    def end_index(self) -> int:
+        return self.start_index() + len(self.object_list) - 1
+
+
 class PageOrCursorPagination(pagination.PageNumberPagination):
     """Pages by number (`?page=`, with `count`) as every list does; with `?cursor=` (empty for
     the first page) a list that names `cursor_orderings` pages by key instead: no count, and
@@ -340,6 +415,7 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
     cursor on."""
 
     cursor_query_param = "cursor"
+    django_paginator_class = CappedCountPaginator
 
     def _cursor_mode(self, request, view) -> bool:
         return (
@@ -375,12 +451,34 @@ class PageOrCursorPagination(pagination.PageNumberPagination):
     def get_paginated_response(self, data):
         if self.cursor is not None:
             return self.cursor.get_paginated_response(data)
-        return super().get_paginated_response(data)
+        return Response(
+            {
+                "count": self.page.paginator.count,
+                "count_capped": self.page.paginator.count_capped,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
 
     def get_paginated_response_schema(self, schema):
         answer = super().get_paginated_response_schema(schema)
         answer["required"] = ["results"]
-        answer["properties"]["count"]["description"] = _("Absent when paging by cursor.")
+        answer["properties"]["count"]["description"] = _(
+            "How many match, up to %(limit)d (then `count_capped` is true). Absent when paging "
+            "by cursor."
+        ) % {"limit": settings.API_COUNT_LIMIT}
+        answer["properties"] = {
+            "count": answer["properties"]["count"],
+            "count_capped": {
+                "type": "boolean",
+                "description": _(
+                    "More match than `count` says: the count stopped at its limit. Absent "
+                    "when paging by cursor."
+                ),
+            },
+            **{k: v for k, v in answer["properties"].items() if k != "count"},
+        }
         return answer
 
     def get_schema_operation_parameters(self, view):

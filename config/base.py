@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ from django.db.models.signals import pre_save
 from django.utils import timezone
 from django.utils.encoding import smart_str
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .bulk import bulk_insert
 from .celery import app as celery_app
@@ -303,3 +304,15 @@ def tasks_after_commit(name: str, calls: Sequence[tuple[tuple, float | None]]) -
             log.warning("broker unavailable; a sweep will pick %s up", name, exc_info=True)
 
     transaction.on_commit(publish, robust=True)
+
+
+def duration_text(delta: timedelta) -> str:
+    """ "15 minutes", "1 hour 5 minutes" — whole minutes, in the active language."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours})
+    if minutes or not hours:
+        parts.append(ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes})
+    return " ".join(parts)

@@ -230,6 +230,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",
 }
+# A list's `count` stops here (`count_capped`), and search answers this many matches at most:
+# counting every match of a broad word over a long history costs more than the page itself.
+API_COUNT_LIMIT = env.int("API_COUNT_LIMIT", default=1000)
 REST_KNOX = {
     # Bot tokens live until revoked in the admin; people can revoke their own.
     "TOKEN_TTL": None,

@@ -11,9 +11,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from config.base import JST
+from config.base import JST, duration_text
 from incidents.models import Incident, State
 from notices.links import act_url
 from notices.models import Notice
@@ -22,18 +21,6 @@ from oncall.models import Schedule
 from vendors.selectors import incident_vendor_contacts
 
 from .models import Escalation, Team
-
-
-def duration_text(delta: timedelta) -> str:
-    """ "15 minutes", "1 hour 5 minutes" — whole minutes, in the active language."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    parts = []
-    if hours:
-        parts.append(ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours})
-    if minutes or not hours:
-        parts.append(ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes})
-    return " ".join(parts)
 
 
 def _links(incident: Incident) -> dict[str, str]:

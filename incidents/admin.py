@@ -1,11 +1,14 @@
+import json
+
 import markdown
 import nh3
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Count
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, ngettext
@@ -16,7 +19,8 @@ from alerts.admin import AlertInline
 from changes.selectors import incident_changes
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
-from config.admin import ReadOnlyInline, ViewOnly, adopt, refusal_text
+from config.admin import ViewOnly, adopt, refusal_text
+from config.api import CappedCountPaginator
 from config.base import JST, ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
 from vendors.admin import VendorTicketInline, save_vendor_tickets, vendor_contacts_html
@@ -52,25 +56,6 @@ def badge(text, colour):
 
 
 TIMELINE_SHOWN = 200
-
-
-class TimelineInline(ReadOnlyInline):
-    """The incident's latest events, oldest of them first: a day-long outage has thousands,
-    and a page of them all takes seconds to draw (the full list is linked above it)."""
-
-    model = TimelineEvent
-    fields = ["at", "kind", "actor", "message", "data"]
-    ordering = ["at", "pk"]
-    verbose_name_plural = _("timeline (latest events)")
-
-    def get_queryset(self, request):
-        events = super().get_queryset(request).select_related("actor")
-        match = request.resolver_match
-        incident_id = match.kwargs.get("object_id", "") if match else ""
-        if not str(incident_id).isdigit():
-            return events
-        latest = TimelineEvent.objects.filter(incident_id=int(incident_id)).order_by("-at", "-pk")
-        return events.filter(pk__in=latest.values("pk")[:TIMELINE_SHOWN])
 
 
 def save_action_items(formset, *, incident: Incident, actor) -> None:
@@ -135,11 +120,17 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     # Counts on request ("Show counts"): on a long history each filter's counts scan it.
     show_facets = admin.ShowFacets.ALLOW
     search_fields = ["title", "summary"]
-    date_hierarchy = "detected_at"
+    # A long history: the page's count stops at API_COUNT_LIMIT, the total is not counted
+    # again, and no date drill-down (its years are a query over every incident listed); the
+    # detected-at filter chooses a period.
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50  # as the API's page: drawing each row is most of the list's time
     list_select_related = ["commander"]
     readonly_fields = [
         "state_badge",
         "timeline_size",
+        "latest_events",
         "known_problems",
         "what_changed",
         "vendors",
@@ -156,7 +147,6 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         IncidentChecklistInline,
         VendorTicketInline,
         ActionItemInline,
-        TimelineInline,
     ]
     actions = ["bulk_acknowledge"]
 
@@ -181,6 +171,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
             ),
             (_("Escalation"), {"fields": self.escalation_fields}),
             (_("Note"), {"fields": ["new_note", "timeline_size"]}),
+            (_("timeline (latest events)"), {"fields": ["latest_events"]}),
         ]
 
     def has_delete_permission(self, request, obj=None):
@@ -223,6 +214,32 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
             obj.pk,
             _("all of them"),
         )
+
+    @admin.display(description=_("timeline (latest events)"))
+    def latest_events(self, obj):
+        """The latest events, oldest of them first, as a plain table: a day-long outage has
+        thousands, and drawn as an inline's forms 200 of them took most of the page's time."""
+        labels = {value: str(label) for value, label in TimelineEvent.Kind.choices}
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    formats.localize(timezone.localtime(event.at)),
+                    labels.get(event.kind, event.kind),
+                    event.actor or "—",
+                    event.message,
+                    json.dumps(event.data, ensure_ascii=False) if event.data else "",
+                )
+                for event in selectors.incident_latest_events(obj, count=TIMELINE_SHOWN)
+            ),
+        )
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            ((label,) for label in (_("at"), _("kind"), _("actor"), _("message"), _("data"))),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
     @admin.display(description=_("key"), ordering="pk")
     def key_display(self, obj):
@@ -282,9 +299,13 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
         return selectors.incidents_matching(queryset, search_term), False
 
     def changelist_view(self, request, extra_context=None):
-        counts = dict(Incident.objects.values_list("state").annotate(n=Count("pk")).order_by())
+        counts = selectors.incident_state_counts()
+        limit = settings.API_COUNT_LIMIT
         extra_context = (extra_context or {}) | {
-            "state_counts": [(label, counts.get(value, 0)) for value, label in State.choices]
+            "state_counts": [
+                (label, f"{limit}+" if counts[value] > limit else counts[value])
+                for value, label in State.choices
+            ]
         }
         return super().changelist_view(request, extra_context)
 

@@ -1,11 +1,13 @@
 """REST API for incidents: thin translation between HTTP and `incidents.services`."""
 
 from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.filters import OrderingFilter
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -62,6 +64,8 @@ class IncidentViewSet(
 ):
     serializer_class = IncidentSerializer
     permission_classes = [CanViewIncidents]
+    # Ordered first: search (`q`) takes its first matches in the list's order.
+    filter_backends = [OrderingFilter, DjangoFilterBackend]
     filterset_class = IncidentFilter
     ordering_fields = ["detected_at", "severity", "state", "id"]
     pagination_class = PageOrCursorPagination

@@ -7,8 +7,10 @@ from .selectors import incidents_matching
 
 
 class IncidentFilter(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=State.choices)
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    # No DISTINCT: these read the incident's own columns, and a DISTINCT over every column
+    # sorts all the matches before the first page.
+    state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     category = django_filters.ChoiceFilter(choices=Category.choices)
     active = django_filters.BooleanFilter(method="filter_active")
     q = django_filters.CharFilter(method="filter_q", max_length=200)
@@ -18,6 +20,14 @@ class IncidentFilter(django_filters.FilterSet):
     class Meta:
         model = Incident
         fields = ["state", "severity", "category"]
+
+    def filter_queryset(self, queryset):
+        """Search last: it takes its first matches of the list as filtered and ordered so far."""
+        values = dict(self.form.cleaned_data)
+        text = values.pop("q", "")
+        for name, value in values.items():
+            queryset = self.filters[name].filter(queryset, value)
+        return self.filters["q"].filter(queryset, text)
 
     def filter_active(self, queryset, name, value):
         if value is None:

@@ -103,7 +103,7 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     root_cause = models.TextField(_("root cause"), blank=True)
     resolution = models.TextField(_("resolution"), blank=True)
     dismiss_reason = models.TextField(_("dismiss reason"), blank=True)
-    detected_at = models.DateTimeField(_("detected at"), db_index=True)
+    detected_at = models.DateTimeField(_("detected at"))
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
@@ -136,12 +136,15 @@ class Incident(ConcurrentTransitionMixin, models.Model):
         verbose_name_plural = _("incidents")
         ordering = ["-detected_at", "-pk"]
         indexes = [
+            # The lists' order, newest first (read backwards), and `detected_*` ranges: a page
+            # is read off it without sorting the matches.
+            models.Index(fields=["detected_at", "id"], name="incident_list_order"),
             # The sweeper's query: only incidents with a pending deadline are in it.
             models.Index(
                 fields=["next_escalation_at"],
                 condition=models.Q(next_escalation_at__isnull=False),
                 name="incident_escalation_due",
-            )
+            ),
         ]
         permissions = [
             ("acknowledge_incident", _("Can acknowledge an incident")),

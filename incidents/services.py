@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from alerts.models import AlertKey
+from alerts.models import AlertGroup, AlertKey
 from checklists.services import checklist_runs_attach, checklist_runs_attach_declared
 from config.base import (
     ActionNotAllowed,
@@ -289,8 +289,9 @@ def incident_transition(
         data={"from": previous, "to": incident.state},
     )
     if not incident.is_active:
-        # New alerts with the same key open a new incident from now on.
+        # New alerts with the same key, or of the same group, open a new incident from now on.
         AlertKey.objects.filter(incident=incident).delete()
+        AlertGroup.objects.filter(incident=incident).delete()
     if incident.state == State.POSTMORTEM:
         postmortems.postmortem_draft(incident=incident)
     if incident.state == State.CLOSED:

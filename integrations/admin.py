@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from config.admin import ViewOnly, adopt
+from config.base import duration_text
 
 from . import services
 from .models import AlertDelivery, Integration
@@ -19,7 +20,15 @@ class IntegrationAddForm(forms.ModelForm):
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "enabled", "auto_resolve", "grouping", "endpoint", "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "auto_resolve",
+        "grouping_rule",
+        "endpoint",
+        "created_at",
+    ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     readonly_fields = ["secret_hint", "user", "endpoint", "configuration", "created_at"]
@@ -43,6 +52,15 @@ class IntegrationAdmin(admin.ModelAdmin):
     @admin.display(description=_("kind"))
     def kind_display(self, obj):
         return obj.get_kind_display()
+
+    @admin.display(description=_("grouping"))
+    def grouping_rule(self, obj):
+        if not obj.group_by:
+            return obj.get_grouping_display()
+        return _("%(labels)s within %(window)s of the group's latest alert") % {
+            "labels": " + ".join(obj.group_by),
+            "window": duration_text(obj.group_window),
+        }
 
     @admin.display(description=_("endpoint"))
     def endpoint(self, obj):

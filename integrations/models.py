@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +29,25 @@ def validate_severity_mapping(value) -> None:
     """The same rule for the admin, the API and the command: label value → P0..P3."""
     if not isinstance(value, dict) or any(v not in Severity.values for v in value.values()):
         raise ValidationError(_("Map label values to P0, P1, P2 or P3."))
+
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # Prometheus's label names
+GROUP_WINDOW_LONGEST = timedelta(days=1)
+
+
+def validate_group_by(value) -> None:
+    if (
+        not isinstance(value, list)
+        or len(value) > 10
+        or not all(isinstance(name, str) and LABEL_NAME.match(name) for name in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValidationError(_("Give up to 10 different label names, such as alertname."))
+
+
+def validate_group_window(value) -> None:
+    if not timedelta(seconds=1) <= value <= GROUP_WINDOW_LONGEST:
+        raise ValidationError(_("The group window is from 1 second to 1 day."))
 
 
 def hash_secret(secret: str) -> str:
@@ -66,6 +87,23 @@ class Integration(models.Model):
     )
     grouping = models.CharField(
         _("grouping"), max_length=16, choices=Grouping.choices, default=Grouping.GROUP_KEY
+    )
+    group_by = models.JSONField(
+        _("group by labels"),
+        default=list,
+        blank=True,
+        validators=[validate_group_by],
+        help_text=_(
+            "Label names, e.g. alertname and cluster: new alerts with the same values join the "
+            "incident their group opened, while it is active and within the group window of "
+            "the group's latest alert. Empty: every key opens its own incident."
+        ),
+    )
+    group_window = models.DurationField(
+        _("group window"),
+        default=timedelta(minutes=15),
+        validators=[validate_group_window],
+        help_text=_("How long after a group's latest alert a new one still joins it."),
     )
     auto_resolve = models.BooleanField(
         _("auto-resolve"),
@@ -113,6 +151,13 @@ class Integration(models.Model):
         result = super().delete(*args, **kwargs)
         KNOWN_SECRETS.clear()
         return result
+
+    def group_labels(self, labels: dict) -> dict[str, str] | None:
+        """The group-by labels' values an alert's group is known by (a label it lacks counts
+        as empty, as in Alertmanager's grouping); None: this integration does not group."""
+        if not self.group_by:
+            return None
+        return {name: str(labels.get(name, "")) for name in self.group_by}
 
     def clean(self) -> None:
         # Labels are matched lower-cased (`severity_for`), so mapping keys are stored that way.

@@ -58,6 +58,8 @@ INTEGRATION_FIELDS = (
     "default_severity",
     "severity_mapping",
     "grouping",
+    "group_by",
+    "group_window",
     "auto_resolve",
     "enabled",
     "policy",

@@ -45,7 +45,7 @@ from escalation.services import policies
 from heartbeats.models import Heartbeat
 from heartbeats.services import heartbeat_create, heartbeat_delete, heartbeat_update
 from incidents.models import Category, Severity
-from integrations.models import DEFAULT_SEVERITY_MAPPING, Integration
+from integrations.models import DEFAULT_SEVERITY_MAPPING, LABEL_NAME, Integration
 from integrations.services import integration_create, integration_update
 from oncall import services as oncall
 from oncall.models import Layer, Schedule
@@ -285,6 +285,10 @@ INTEGRATION = _object(
             "default": dict(sorted(DEFAULT_SEVERITY_MAPPING.items())),
         },
         "grouping": _enum(Integration.Grouping.values, Integration.Grouping.GROUP_KEY),
+        "group_by": _list(
+            {"type": "string", "pattern": LABEL_NAME.pattern}, [], uniqueItems=True, maxItems=10
+        ),
+        "group_window": {**DURATION_SCHEMA, "default": "15m"},
         "auto_resolve": _bool(True),
         "enabled": _bool(True),
         "policy": _string("", maxLength=100),
@@ -461,6 +465,7 @@ def _heartbeat(heartbeat: Heartbeat) -> dict:
 def _integration(integration: Integration) -> dict:
     fields = {name: getattr(integration, name) for name in INTEGRATION["properties"]}
     fields["severity_mapping"] = dict(sorted(integration.severity_mapping.items()))
+    fields["group_window"] = duration_text(integration.group_window)
     return fields
 
 
@@ -577,6 +582,8 @@ def _canonical(section: str, obj: dict) -> dict:
         obj["grace"] = duration_text(duration_parse(obj["grace"]))
         if obj["interval"] is not None:
             obj["interval"] = duration_text(duration_parse(obj["interval"]))
+    elif section == "integrations":
+        obj["group_window"] = duration_text(duration_parse(obj["group_window"]))
     return obj
 
 
@@ -917,6 +924,7 @@ def _heartbeat_write(change: Change, want: dict, actor) -> None:
 
 
 def _integration_write(change: Change, want: dict, actor) -> str | None:
+    want = {**want, "group_window": duration_parse(want["group_window"])}
     if change.action == "create":
         options = {k: v for k, v in want.items() if k not in ("name", "kind")}
         integration, secret = integration_create(

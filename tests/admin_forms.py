@@ -16,8 +16,6 @@ def form_for(incident, **extra):
         "detected_at_0": local.strftime("%Y-%m-%d"),
         "detected_at_1": local.strftime("%H:%M:%S"),
         "new_note": "",
-        "timeline-TOTAL_FORMS": "0",
-        "timeline-INITIAL_FORMS": "0",
         "alerts-TOTAL_FORMS": "0",
         "alerts-INITIAL_FORMS": "0",
         "escalations-TOTAL_FORMS": "0",

@@ -24,6 +24,7 @@ from integrations.services import (
     _deliveries_apply_together,
     deliveries_process,
     integration_create,
+    integration_update,
 )
 from notices.models import Notice
 from tests.conftest import need_service
@@ -291,4 +292,23 @@ def test_a_key_opened_by_another_request_meanwhile_joins_its_incident(monkeypatc
     assert AlertKey.objects.get(key='{}:{alertname="Raced"}').incident == theirs
     assert theirs.alerts.get().fingerprint == "r1"
     assert Incident.objects.filter(title="Other o1").count() == 1
+    assert Incident.objects.count() == 2
+
+
+def test_a_batch_of_a_grouping_integration_opens_one_incident_for_the_group(alertmanager):
+    grouped = integration_update(
+        integration=alertmanager,
+        actor=SYSTEM,
+        grouping="fingerprint",
+        group_by=["alertname"],
+        group_window=timedelta(minutes=15),
+    )
+    waiting(grouped, [alert("NodeDown", f"web-{n}") for n in range(5)])
+    waiting(grouped, [alert("Other", "o1")], start=5)
+
+    assert apply_together() == 6
+
+    node_down = Incident.objects.get(alert_keys__key="web-0")
+    assert AlertKey.objects.filter(incident=node_down).count() == 5
+    assert node_down.alerts.count() == 5
     assert Incident.objects.count() == 2

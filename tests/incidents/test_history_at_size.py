@@ -209,8 +209,8 @@ def test_paging_by_number_keeps_its_answer_and_a_bad_cursor_is_a_400(api_client)
         IncidentFactory()
 
     by_number = api_client.get(URL, {"page": 1}).json()
-    assert set(by_number) == {"count", "next", "previous", "results"}
-    assert by_number["count"] == 3
+    assert set(by_number) == {"count", "count_capped", "next", "previous", "results"}
+    assert (by_number["count"], by_number["count_capped"]) == (3, False)
 
     bad = api_client.get(URL, {"cursor": "not-a-cursor"})
     assert bad.status_code == 400
@@ -218,3 +218,67 @@ def test_paging_by_number_keeps_its_answer_and_a_bad_cursor_is_a_400(api_client)
     ordered = api_client.get(URL, {"cursor": "", "ordering": "severity"})
     assert ordered.status_code == 400
     assert "ordering" in ordered.json()["fields"]
+
+
+def test_the_count_stops_at_its_limit_and_pages_by_number_go_on_past_it(
+    api_client, monkeypatch, settings
+):
+    settings.API_COUNT_LIMIT = 5
+    monkeypatch.setattr(PageOrCursorPagination, "page_size", 2)
+    made = [IncidentFactory().key for _ in range(9)]
+
+    first = api_client.get(URL).json()
+    assert (first["count"], first["count_capped"]) == (5, True)
+    keys, page = [], first
+    while True:
+        keys += [i["key"] for i in page["results"]]
+        if not page["next"]:
+            break
+        page = api_client.get(page["next"]).json()
+    assert sorted(keys) == sorted(made)  # all nine, on five pages
+    assert api_client.get(URL, {"page": 6}).status_code == 404
+
+
+def test_search_answers_its_first_matches_up_to_the_limit_newest_first(
+    api_client, integration, settings
+):
+    settings.API_COUNT_LIMIT = 3
+    start = timezone.now() - dt.timedelta(days=1)
+    by_label = []
+    for n in range(4):
+        incident = IncidentFactory(title="CPU", detected_at=start + dt.timedelta(minutes=2 * n))
+        alert_for(incident, integration, alertname="HighCPU")
+        by_label.append(incident.key)
+    by_title = IncidentFactory(title="HighCPU on db-1", detected_at=start + dt.timedelta(minutes=5))
+
+    found = api_client.get(URL, {"q": "highcpu"}).json()
+
+    # The newest of five, in the list's order (and one more, to know that there are more).
+    assert [i["key"] for i in found["results"]] == [
+        by_label[3],
+        by_title.key,
+        by_label[2],
+        by_label[1],
+    ]
+    assert (found["count"], found["count_capped"]) == (3, True)
+    # Filters narrow what search takes its first matches from.
+    before = start + dt.timedelta(minutes=3)
+    older = api_client.get(URL, {"q": "highcpu", "detected_before": before})
+    assert [i["key"] for i in older.json()["results"]] == [by_label[1], by_label[0]]
+
+
+def test_the_admin_list_counts_up_to_the_limit_and_pages_on_past_it(
+    admin_client, monkeypatch, settings
+):
+    settings.API_COUNT_LIMIT = 2
+    monkeypatch.setattr(incident_admin.IncidentAdmin, "list_per_page", 1)
+    closed = [IncidentFactory(state=State.CLOSED) for _ in range(3)]
+    IncidentFactory(state=State.TRIAGE)
+
+    page = admin_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<strong>Closed</strong>: 2+" in page
+    assert "<strong>Triage</strong>: 1" in page
+    # The fourth page, past the count's limit: the oldest incident.
+    fourth = admin_client.get(CHANGELIST, {"p": 4})
+    assert fourth.status_code == 200
+    assert f">{closed[0].key}<" in fourth.content.decode()

@@ -57,6 +57,8 @@ def admin_form(**changes) -> dict:
         "default_severity": "P2",
         "severity_mapping": '{"critical": "P0"}',
         "grouping": "group_key",
+        "group_by": "[]",
+        "group_window": "00:15:00",
         "auto_resolve": "on",
         "enabled": "on",
         "policy": "",

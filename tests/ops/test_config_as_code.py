@@ -2,6 +2,7 @@
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
@@ -200,3 +201,30 @@ def test_the_markdown_export_writes_the_runbooks_checklists(tmp_path):
 def test_the_committed_schema_is_the_generated_one():
     assert config("schema") == schema_text()
     assert (ROOT / "docs" / "hikeshi.schema.json").read_text(encoding="utf-8") == schema_text()
+
+
+def test_an_integrations_grouping_rule_is_applied_and_exported_in_its_own_words(
+    configured, tmp_path
+):
+    text = config("export").replace(
+        "  group_by: []\n  group_window: 15m\n",
+        "  group_by:\n  - alertname\n  - cluster\n  group_window: 90s\n",
+    )
+    assert "group_by:\n  - alertname" in text
+
+    out = config("apply", write(tmp_path, text))
+
+    assert 'group_window: "15m" → "1m30s"' in out
+    integration = Integration.objects.get(name="prometheus")
+    assert integration.group_by == ["alertname", "cluster"]
+    assert integration.group_window == timedelta(seconds=90)
+    assert config("apply", "--check", write(tmp_path, text)) == ""
+
+
+def test_a_label_name_prometheus_would_refuse_is_not_a_grouping_rule(configured, tmp_path):
+    text = config("export").replace("  group_by: []\n", "  group_by:\n  - alert name\n")
+
+    error = refused("apply", write(tmp_path, text))
+
+    assert "group_by" in str(error)
+    assert Integration.objects.get(name="prometheus").group_by == []
