@@ -11,6 +11,7 @@ their wire formats into `AlertEvent`s and call these; this module calls the inci
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -120,6 +121,16 @@ def _group_open(integration, labels: dict[str, str], incident: Incident, now: da
     )
 
 
+def alert_key_opening(*, integration, event: AlertEvent) -> Hashable | None:
+    """What the first alert of a key with no open incident opens, for the processor's batch
+    (`alerts.batches`): the name of a new incident, which the batch's alerts named alike share
+    (opened together with the batch's others); None: `_open_alert_key` decides, one alert at a
+    time (an integration that groups alerts: the group's incident, or a new one)."""
+    if integration.group_labels(event.labels) is not None:
+        return None
+    return ("key", integration.pk, event.key)
+
+
 def _alert_hold(*, window: MaintenanceWindow, integration, event: AlertEvent, now) -> HeldAlert:
     """Put the alert on the window's list (again: counted), firing; it opens nothing."""
     mine = {"window": window, "integration": integration, "fingerprint": event.fingerprint}
@@ -161,17 +172,19 @@ def alert_receive(
     actor: AbstractBaseUser,
     windows: WindowsInForce | None = None,
     detected_at: datetime | None = None,
+    alert_key: AlertKey | None = None,
 ) -> Alert | None:
     """Record an alert: open an incident, or attach to the open one with the same key; or,
     about to open one while a maintenance window covers it, hold it on the window's list.
 
     Returns None for an alert held, and for a resolution of an alert we hold no open
-    incident for. `windows` shares one read of the windows among a batch's alerts.
+    incident for. `windows` shares one read of the windows among a batch's alerts;
+    `alert_key`, the key's row read (and locked) with the batch's others.
     """
     now = event.received_at or timezone.now()
     if not event.firing:
         return _alert_resolved(integration=integration, event=event, actor=actor, now=now)
-    alert_key, opened = _alert_key(integration=integration, key=event.key), False
+    alert_key, opened = alert_key or _alert_key(integration=integration, key=event.key), False
     if alert_key is None:
         # The one place an alert opens an incident: here a maintenance window may hold it.
         window = window_holding(

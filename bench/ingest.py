@@ -6,7 +6,9 @@ against the same server's `/api/health/live` (one `SELECT 1`, the framework's li
 the ratio of the two. Then it waits until the processor has applied every accepted alert and
 checks the result: one incident per new fingerprint, every repeat counted. With
 `--processor after` the processor starts only when the load ends: the intake alone, then the
-processing alone. Usage: python bench/ingest.py [--seconds 30] [--clients 16] [--processor after]
+processing alone. The peak resident size of each server and processor process is read from
+the kernel (VmHWM) once every alert is applied, so a process that grows with the backlog shows.
+Usage: python bench/ingest.py [--seconds 30] [--clients 16] [--processor after]
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from _common import (  # noqa: E402
     summary_ms,
 )
 
-DB_NAME = "hikeshi_bench_ingest"
+# Its own name per run: a second run on the same machine must not drop this one's database.
+DB_NAME = f"hikeshi_bench_ingest_{os.getpid()}"
 
 
 def alert_body(fingerprint: str) -> bytes:
@@ -125,6 +128,31 @@ def load(port, path, secret, seconds, clients) -> dict:
     }
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [p for child in map(int, children) for p in (child, *_descendants(child))]
+
+
+def peak_rss_mb(process, name: str, child: str) -> dict:
+    """The peak resident set size (VmHWM, Linux) of `process` and each process it started."""
+    if process is None:
+        return {}
+    peaks = {}
+    for n, pid in enumerate([process.pid, *_descendants(process.pid)]):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue  # not Linux, or gone already
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                label = name if n == 0 else f"{child} {n}"
+                peaks[label] = round(int(line.split()[1]) / 1024, 1)
+    return peaks
+
+
 def drained(url: str, timeout: float = 1800) -> float:
     """Waits until no delivery is waiting; returns when that was (monotonic)."""
     import psycopg
@@ -202,6 +230,8 @@ def measure(args, mode: str) -> dict:
             started = time.monotonic()
             processor = start_processor()
         done = drained(url)
+        peaks = peak_rss_mb(server, "gunicorn master", "gunicorn worker")
+        peaks |= peak_rss_mb(processor, "processor", "processor lane")
     finally:
         for process in (server, processor):
             if process is not None:
@@ -235,6 +265,7 @@ def measure(args, mode: str) -> dict:
         "baseline_p50_ms": baseline["p50_ms"],
         "baseline_p99_ms": baseline["p99_ms"],
         "ratio_vs_baseline": round(ingest["requests_per_s"] / baseline["requests_per_s"], 3),
+        "peak_rss_mb": peaks,
     }
 
 

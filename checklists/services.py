@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -54,15 +54,14 @@ def _run_closed(*, action: str, run: ChecklistRun) -> ActionNotAllowed:
     )
 
 
-def checklist_run_create(
+def _run_new(
     *,
     template: ChecklistTemplate,
     incident: Incident | None = None,
     period_start: datetime | None = None,
     due_at: datetime | None = None,
 ) -> ChecklistRun:
-    """A run with a copy of the template's items as they are now."""
-    run = ChecklistRun.objects.create(
+    return ChecklistRun(
         template=template,
         kind=template.kind,
         name_ja=template.name_ja,
@@ -71,16 +70,39 @@ def checklist_run_create(
         period_start=period_start,
         due_at=due_at,
     )
+
+
+def _run_items(run: ChecklistRun) -> list[RunItem]:
+    """A copy of the run's template items as they are now (unsaved)."""
+    template = run.template
     items = memoized(
         ("checklist items", template.pk), lambda: list(template.items.order_by("position", "pk"))
     )
-    bulk_insert(
-        [
-            RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
-            for item in items
-        ]
-    )
+    return [
+        RunItem(run=run, template_item=item, **{f: getattr(item, f) for f in CONTENT_FIELDS})
+        for item in items
+    ]
+
+
+def checklist_run_create(
+    *,
+    template: ChecklistTemplate,
+    incident: Incident | None = None,
+    period_start: datetime | None = None,
+    due_at: datetime | None = None,
+) -> ChecklistRun:
+    """A run with a copy of the template's items as they are now."""
+    run = _run_new(template=template, incident=incident, period_start=period_start, due_at=due_at)
+    run.save()
+    bulk_insert(_run_items(run))
     return run
+
+
+def _incident_templates() -> list[ChecklistTemplate]:
+    return memoized(
+        "checklist templates",
+        lambda: list(ChecklistTemplate.objects.filter(is_active=True).order_by("pk")),
+    )
 
 
 def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list[ChecklistRun]:
@@ -93,11 +115,7 @@ def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list
         set() if declared else set(incident.checklist_runs.values_list("template_id", flat=True))
     )
     runs = []
-    templates = memoized(
-        "checklist templates",
-        lambda: list(ChecklistTemplate.objects.filter(is_active=True).order_by("pk")),
-    )
-    for template in templates:
+    for template in _incident_templates():
         if template.pk in attached or not template.applies_to(incident):
             continue
         if declared:
@@ -109,6 +127,59 @@ def checklist_runs_attach(*, incident: Incident, declared: bool = False) -> list
         except IntegrityError:
             continue  # attached concurrently
     return runs
+
+
+def checklist_runs_attach_declared(*, incidents: Sequence[Incident]) -> list[ChecklistRun]:
+    """`checklist_runs_attach(declared=True)` for incidents declared together: every run in
+    one statement, every item in another."""
+    templates = _incident_templates()
+    runs = bulk_insert(
+        [
+            _run_new(template=template, incident=incident)
+            for incident in incidents
+            for template in templates
+            if template.applies_to(incident)
+        ]
+    )
+    _run_items_copy(runs)
+    return runs
+
+
+def _run_items_copy(runs: Sequence[ChecklistRun]) -> None:
+    """Each run's items copied from its template's as they are now, as `_run_items` makes
+    them; on PostgreSQL by one INSERT … SELECT, no item passing through Python."""
+    if connection.vendor != "postgresql":
+        bulk_insert([item for run in runs for item in _run_items(run)])
+        return
+    if not runs:
+        return
+    quote = connection.ops.quote_name
+    copied = [RunItem._meta.get_field(name).column for name in CONTENT_FIELDS]
+    defaults = [
+        f
+        for f in RunItem._meta.concrete_fields
+        if not f.primary_key and f.name not in {"run", "template_item", *CONTENT_FIELDS}
+    ]
+    columns = ", ".join(
+        quote(c) for c in ["run_id", "template_item_id", *copied, *(f.column for f in defaults)]
+    )
+    values = ", ".join(
+        [
+            "r.run_id",
+            "t.id",
+            *(f"t.{quote(c)}" for c in copied),
+            *(f"%s::{f.db_type(connection)}" for f in defaults),
+        ]
+    )
+    sql = (
+        f"INSERT INTO {quote(RunItem._meta.db_table)} ({columns}) SELECT {values} "  # noqa: S608 # nosec B608 # names from the models, quoted; values are bound parameters
+        "FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS r(run_id, template_id, n) "
+        f"JOIN {quote(TemplateItem._meta.db_table)} t ON t.template_id = r.template_id "
+        "ORDER BY r.n, t.position, t.id"
+    )
+    params = [f.get_db_prep_save(f.get_default(), connection) for f in defaults]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, [r.pk for r in runs], [r.template_id for r in runs]])
 
 
 def maintenance_run_create(

@@ -1,9 +1,11 @@
-"""Set-based inserts for the hot paths (a sweep firing thousands of levels at once).
+"""Set-based inserts and saves for the hot paths (a sweep firing thousands of levels at once,
+the alert processor's batch).
 
 On PostgreSQL the rows travel as one array per column and land through
-`INSERT … SELECT … FROM unnest(…)`: a handful of parameters instead of one per value, which
-is where Django's `bulk_create` spends its time on large batches. Elsewhere (SQLite, the
-embedded default) it is `bulk_create`, which is fast enough there.
+`INSERT … SELECT … FROM unnest(…)` (or `UPDATE … FROM unnest(…)`): a handful of parameters
+instead of one per value, which is where Django's `bulk_create` spends its time on large
+batches. Elsewhere (SQLite, the embedded default) it is `bulk_create` (`bulk_update`), which
+is fast enough there.
 
 The statement runs on the connection's own psycopg cursor, inside whatever transaction is
 open, but outside Django's query logging (`connection.queries`, assertNumQueries).
@@ -21,9 +23,9 @@ from django.db import connection, models
 M = TypeVar("M", bound=models.Model)
 
 
-def _column(field: models.Field, objs: Sequence[models.Model]) -> list:
+def _column(field: models.Field, objs: Sequence[models.Model], *, add: bool = True) -> list:
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        values = [field.pre_save(obj, add=True) for obj in objs]
+        values = [field.pre_save(obj, add=add) for obj in objs]
     else:
         values = [getattr(obj, field.attname) for obj in objs]
     if isinstance(field, models.JSONField):
@@ -61,3 +63,29 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
         obj._state.adding = False
         obj._state.db = connection.alias
     return list(objs)
+
+
+def bulk_save(objs: Sequence[M]) -> None:
+    """Save existing model instances, every column as `save()` would (no signals), in one
+    `UPDATE … FROM unnest(…)` on PostgreSQL; `bulk_update` elsewhere."""
+    if not objs:
+        return
+    model = type(objs[0])
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, [f.name for f in fields])
+        return
+    quote = connection.ops.quote_name
+    pk = meta.pk
+    columns = ", ".join(quote(f.column) for f in [pk, *fields])
+    arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in [pk, *fields])
+    assignments = ", ".join(f"{quote(f.column)} = s.{quote(f.column)}" for f in fields)
+    table = quote(meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS s({columns}) "  # noqa: S608 # nosec B608 # names from the model, quoted; values are bound parameters
+        f"WHERE {table}.{quote(pk.column)} = s.{quote(pk.column)}"
+    )
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [_column(f, objs, add=False) for f in [pk, *fields]])

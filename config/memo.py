@@ -18,7 +18,11 @@ _memo: ContextVar[dict | None] = ContextVar("batch_memo", default=None)
 
 
 @contextmanager
-def batch_memo() -> Iterator[None]:
+def batch_memo(*, join: bool = False) -> Iterator[None]:
+    """A batch of work; `join`: part of the batch going on, if there is one."""
+    if join and _memo.get() is not None:
+        yield
+        return
     token = _memo.set({})
     try:
         yield

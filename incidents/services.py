@@ -9,6 +9,8 @@ files) are queued to run after commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from alerts.models import AlertGroup, AlertKey
-from checklists.services import checklist_runs_attach
+from checklists.services import checklist_runs_attach, checklist_runs_attach_declared
 from config.base import (
     ActionNotAllowed,
+    audit_created,
     fields_allowed,
     recorded_actor,
     require_permission,
@@ -31,12 +34,15 @@ from config.base import (
     row_lock,
     timeline_record,
 )
+from config.bulk import bulk_insert
+from config.memo import batch_memo
 from escalation.models import Escalation
 from escalation.services.channels import channel_updates_queue
 from escalation.services.timers import (
     escalation_plan_freeze,
     escalation_reschedule,
     escalation_timer_start,
+    escalation_timers_start,
 )
 
 from . import postmortems
@@ -73,6 +79,46 @@ def _check_detected_at(detected_at: datetime | None) -> None:
         raise ValidationError({"detected_at": [_("Detection time cannot be before 2000.")]})
 
 
+def _incident_new(
+    *,
+    actor: AbstractBaseUser,
+    title: str,
+    severity: str,
+    summary: str = "",
+    impact: str = "",
+    service: str = "",
+    category: str = Category.SYSTEM,
+    detected_at: datetime | None = None,
+    commander: AbstractBaseUser | None = None,
+    policy_name: str = "",
+) -> Incident:
+    """The incident as declared: validated, its escalation plan frozen; not saved yet."""
+    _check_detected_at(detected_at)
+    incident = Incident(
+        title=title,
+        severity=severity,
+        summary=summary,
+        impact=impact,
+        service=service,
+        category=category,
+        detected_at=detected_at or timezone.now(),
+        commander=commander,
+        created_by=recorded_actor(actor),
+    )
+    incident.full_clean(exclude=["created_by", "commander", "state"])
+    escalation_plan_freeze(incident=incident, policy_name=policy_name)
+    return incident
+
+
+def _declared(incident: Incident) -> dict[str, Any]:
+    """The declaration's timeline event (but for who and when)."""
+    return {
+        "kind": TimelineEvent.Kind.DECLARED,
+        "message": incident.title,
+        "data": {"severity": incident.severity, "category": incident.category},
+    }
+
+
 @transaction.atomic
 def incident_declare(
     *,
@@ -91,33 +137,95 @@ def incident_declare(
 
     `policy_name` chooses the escalation policy (the API's `policy`, an integration's); empty:
     the most specific policy for the severity and category, else the default.
+    `incidents_declare_batch` writes the same rows for many at once: change both together.
     """
     require_permission(actor, "incidents.add_incident")
-    _check_detected_at(detected_at)
-    incident = Incident(
+    incident = _incident_new(
+        actor=actor,
         title=title,
         severity=severity,
         summary=summary,
         impact=impact,
         service=service,
         category=category,
-        detected_at=detected_at or timezone.now(),
+        detected_at=detected_at,
         commander=commander,
-        created_by=recorded_actor(actor),
+        policy_name=policy_name,
     )
-    incident.full_clean(exclude=["created_by", "commander", "state"])
-    escalation_plan_freeze(incident=incident, policy_name=policy_name)
     incident.save()
-    timeline_record(
-        incident=incident,
-        kind=TimelineEvent.Kind.DECLARED,
-        actor=actor,
-        message=title,
-        data={"severity": severity, "category": category},
-    )
+    timeline_record(incident=incident, actor=actor, **_declared(incident))
     checklist_runs_attach(incident=incident, declared=True)
     escalation_timer_start(incident=incident)
     return incident
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One incident for `incidents_declare_batch`: what `incident_declare` is called with."""
+
+    actor: AbstractBaseUser
+    title: str
+    severity: str
+    summary: str = ""
+    impact: str = ""
+    service: str = ""
+    category: str = Category.SYSTEM
+    detected_at: datetime | None = None
+    commander: AbstractBaseUser | None = None
+    policy_name: str = ""
+    # Timeline events that come after the declaration (alerts joining it in the same batch),
+    # without their incident yet: written in the same statement as the declaration's own.
+    then: tuple[TimelineEvent, ...] = ()
+
+
+@transaction.atomic(savepoint=False)  # all or nothing with the caller's batch
+def incidents_declare_batch(
+    *, declarations: Sequence[Declaration], timeline: Sequence[TimelineEvent] = ()
+) -> list[Incident]:
+    """`incident_declare` for many incidents at once (the alert processor's batch): the same
+    rows, with one statement per table for all of them instead of a dozen per incident.
+
+    Each actor's permission is checked once; each policy is chosen and frozen once.
+    `timeline`: events of incidents open already (alerts that joined them in the same batch),
+    written in the same statement as the new incidents' own.
+    """
+    if not declarations:
+        bulk_insert(timeline)
+        return []
+    actors = {id(d.actor): d.actor for d in declarations}
+    for actor in actors.values():
+        require_permission(actor, "incidents.add_incident")
+    with batch_memo(join=True):  # one choice of policy, one read of the templates
+        incidents = [
+            _incident_new(
+                actor=d.actor,
+                title=d.title,
+                severity=d.severity,
+                summary=d.summary,
+                impact=d.impact,
+                service=d.service,
+                category=d.category,
+                detected_at=d.detected_at,
+                commander=d.commander,
+                policy_name=d.policy_name,
+            )
+            for d in declarations
+        ]
+        bulk_insert(incidents)
+        audit_created(incidents)  # what the audit log's signal writes for each save
+        now = timezone.now()
+        declared, then = [], []
+        for declaration, incident in zip(declarations, incidents, strict=True):
+            actor = recorded_actor(declaration.actor)
+            declared.append(
+                TimelineEvent(incident=incident, actor=actor, at=now, **_declared(incident))
+            )
+            for event in declaration.then:
+                event.incident = incident
+                then.append(event)
+        checklist_runs_attach_declared(incidents=incidents)
+        escalation_timers_start(incidents=incidents, before=declared, after=[*then, *timeline])
+    return incidents
 
 
 def incident_declare_once(

@@ -3,6 +3,7 @@ accepted deliveries that the alert processor turns into `alerts` service calls."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,6 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from alerts.batches import AlertBatch
 from alerts.events import AlertEvent
 from alerts.services import alert_key_act, alert_receive, alerts_ingest
 from changes.models import Change, Origin
@@ -224,31 +226,35 @@ def delivery_accept(*, integration: Integration, body: dict) -> None:
         cursor.execute(_DELIVERY_INSERT, [integration.pk, json.dumps(body), lane, timezone.now()])
 
 
-def _delivery_apply(integration: Integration, delivery: AlertDelivery) -> None:
+def _delivery_events(integration: Integration, delivery: AlertDelivery) -> list[AlertEvent] | None:
+    """The delivery's alerts, as of when it arrived; None for a PagerDuty acknowledge or
+    resolve, which acts on an incident instead."""
     body = delivery.body
-
-    def received(events: list[AlertEvent]) -> list[AlertEvent]:
-        # Applied late after a storm, an alert still counts from when it arrived.
-        return [dataclasses.replace(e, received_at=delivery.received_at) for e in events]
-
     if integration.kind != Integration.Kind.PAGERDUTY:
-        events = received(parsers.alertmanager_events(integration, body))
+        events = parsers.alertmanager_events(integration, body)
+    elif body["event_action"] == "trigger":
+        events = [parsers.pagerduty_alert_event(integration, body)]
+    else:
+        return None
+    # Applied late after a storm, an alert still counts from when it arrived.
+    return [dataclasses.replace(e, received_at=delivery.received_at) for e in events]
+
+
+def _delivery_apply(
+    integration: Integration, delivery: AlertDelivery, events: list[AlertEvent] | None
+) -> None:
+    """One delivery on its own, through the one-at-a-time services."""
+    if events is not None:
         alerts_ingest(integration=integration, events=events)
         return
-    action = body["event_action"]
-    try:
-        if action == "trigger":
-            events = received([parsers.pagerduty_alert_event(integration, body)])
-            alerts_ingest(integration=integration, events=events)
-        else:
-            pagerduty_act(
-                integration=integration,
-                dedup_key=body["dedup_key"],
-                action=action,
-                received_at=delivery.received_at,
-            )
-    except ActionNotAllowed:
-        pass  # already past that state: PagerDuty accepts such events silently too
+    # Already past that state: PagerDuty accepts such events silently too.
+    with contextlib.suppress(ActionNotAllowed):
+        pagerduty_act(
+            integration=integration,
+            dedup_key=delivery.body["dedup_key"],
+            action=delivery.body["event_action"],
+            received_at=delivery.received_at,
+        )
 
 
 def _delivery_failed(pk: int, error: Exception) -> None:
@@ -294,16 +300,35 @@ def _integration_of(delivery: AlertDelivery) -> Integration:
     )
 
 
-def _deliveries_apply_together(pending: QuerySet[AlertDelivery], limit: int) -> int:
-    """Two statements and one commit for the whole batch, instead of four per delivery.
+def _firing(work: list[tuple]) -> list[tuple[Integration, AlertEvent]]:
+    return [(i, e) for _d, i, events in work for e in events or () if e.firing]
 
+
+def _deliveries_apply_together(pending: QuerySet[AlertDelivery], limit: int) -> int:
+    """A handful of statements and one commit for the whole batch, however many alerts and new
+    incidents are in it (`AlertBatch`), the deliveries deleted at once.
+
+    A delivery that does more than report firing alerts (a resolve, a PagerDuty acknowledge)
+    is applied on its own, in its place: what came before it is written first.
     A processor working the same lane meanwhile waits on the first locked row, so that
     deliveries of one key are never applied out of order.
     """
     with transaction.atomic():
         deliveries = list(pending.select_for_update()[:limit])
+        work = []
         for delivery in deliveries:
-            _delivery_apply(_integration_of(delivery), delivery)
+            integration = _integration_of(delivery)
+            work.append((delivery, integration, _delivery_events(integration, delivery)))
+        batch = AlertBatch()
+        batch.read_ahead(_firing(work))
+        for n, (delivery, integration, events) in enumerate(work):
+            if events is not None and all(e.firing for e in events):
+                batch.ingest(integration=integration, events=events)
+                continue
+            batch.flush()
+            _delivery_apply(integration, delivery, events)
+            batch.read_ahead(_firing(work[n + 1 :]))  # it may have changed some
+        batch.flush()
         AlertDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).delete()
     return len(deliveries)
 
@@ -316,7 +341,8 @@ def _deliveries_apply_each(pending: QuerySet[AlertDelivery], limit: int) -> int:
                 delivery = pending.select_for_update().filter(pk=pk).first()
                 if delivery is None:
                     continue  # applied by another processor meanwhile
-                _delivery_apply(_integration_of(delivery), delivery)
+                integration = _integration_of(delivery)
+                _delivery_apply(integration, delivery, _delivery_events(integration, delivery))
                 delivery.delete()
         except (OperationalError, InterfaceError):
             raise

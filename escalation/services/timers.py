@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,7 +29,7 @@ from config.base import (
     recorded_actor,
     require_permission,
     row_lock,
-    task_after_commit,
+    tasks_after_commit,
 )
 from config.bulk import bulk_insert
 from config.memo import memoized
@@ -51,13 +52,16 @@ def eta_max_seconds() -> float:
     return min(limit, visibility - 60) if visibility else limit
 
 
-def _schedule_eta(incident_id: int, deadline: datetime | None, now: datetime) -> None:
-    if deadline is None:
-        return
-    countdown = max(0.0, (deadline - now).total_seconds())
-    if countdown > eta_max_seconds():
-        return  # the sweeper alone: an ETA this long would outlive the visibility timeout
-    task_after_commit("escalation.fire_due", incident_id, countdown=countdown)
+def _schedule_etas(etas: list[tuple[int, datetime | None]], now: datetime) -> None:
+    calls = []
+    for incident_id, deadline in etas:
+        if deadline is None:
+            continue
+        countdown = max(0.0, (deadline - now).total_seconds())
+        if countdown > eta_max_seconds():
+            continue  # the sweeper alone: an ETA this long would outlive the visibility timeout
+        calls.append(((incident_id,), countdown))
+    tasks_after_commit("escalation.fire_due", calls)
 
 
 # --- the core: fire what is due for incidents we hold ---------------------------------
@@ -215,8 +219,7 @@ class _Batch:
         notices = bulk_insert([n for _e, n in self.notices])
         bulk_insert(self.events)
         notices_send_after_commit(n for n in notices if n.is_sendable)
-        for incident_id, deadline in self.eta:
-            _schedule_eta(incident_id, deadline, self.now)
+        _schedule_etas(self.eta, self.now)
 
 
 def _save_schedule(incident: Incident) -> None:
@@ -353,6 +356,28 @@ def escalation_timer_start(*, incident: Incident) -> list[Escalation]:
     """Right after declaration: fire what is due at once (level 1) and set the next deadline;
     after commit, an ETA task for it."""
     return _advance(incident)
+
+
+def escalation_timers_start(
+    *,
+    incidents: Sequence[Incident],
+    before: Sequence[TimelineEvent] = (),
+    after: Sequence[TimelineEvent] = (),
+) -> list[Escalation]:
+    """`escalation_timer_start` for incidents declared together, one statement per table for
+    all of them. `before` and `after`: other timeline events of theirs (the declarations, the
+    alerts that joined them), written in the same statement, before and after the levels'."""
+    batch = _Batch(now=timezone.now())
+    batch.events.extend(before)
+    fired = [escalation for incident in incidents for escalation in batch.advance(incident)]
+    if connection.vendor == "postgresql":
+        _save_schedules(list(incidents))
+    else:
+        for incident in incidents:
+            _save_schedule(incident)
+    batch.events.extend(after)
+    batch.write()
+    return fired
 
 
 def escalation_reschedule(
