@@ -94,6 +94,18 @@ def _open_alert_key(
 def _group_join(integration, labels: dict[str, str], now: datetime) -> Incident | None:
     """The incident this alert's group opened, if it is active and the group's latest alert
     came within the window; a group past either makes way for the incident about to open."""
+    group = alert_group_open(integration=integration, labels=labels, now=now)
+    if group is None:
+        return None
+    if now > group.last_alert_at:
+        group.last_alert_at = now
+        group.save(update_fields=["last_alert_at"])
+    return group.incident
+
+
+def alert_group_open(*, integration, labels: dict[str, str], now: datetime) -> AlertGroup | None:
+    """The group of these label values still taking alerts at `now` (locked), if any; one past
+    its window or its incident is deleted, to make way for the incident about to open."""
     group = (
         AlertGroup.objects.select_for_update()
         .select_related("incident")
@@ -103,10 +115,7 @@ def _group_join(integration, labels: dict[str, str], now: datetime) -> Incident 
     if group is None:
         return None
     if group.incident.is_active and now - group.last_alert_at <= integration.group_window:
-        if now > group.last_alert_at:
-            group.last_alert_at = now
-            group.save(update_fields=["last_alert_at"])
-        return group.incident
+        return group
     group.delete()
     return None
 
@@ -121,14 +130,15 @@ def _group_open(integration, labels: dict[str, str], incident: Incident, now: da
     )
 
 
-def alert_key_opening(*, integration, event: AlertEvent) -> Hashable | None:
+def alert_key_opening(*, integration, event: AlertEvent) -> Hashable:
     """What the first alert of a key with no open incident opens, for the processor's batch
     (`alerts.batches`): the name of a new incident, which the batch's alerts named alike share
-    (opened together with the batch's others); None: `_open_alert_key` decides, one alert at a
-    time (an integration that groups alerts: the group's incident, or a new one)."""
-    if integration.group_labels(event.labels) is not None:
-        return None
-    return ("key", integration.pk, event.key)
+    (opened together with the batch's others): its key's, or, for an integration that groups
+    alerts, its group's."""
+    labels = integration.group_labels(event.labels)
+    if labels is None:
+        return ("key", integration.pk, event.key)
+    return ("group", integration.pk, AlertGroup.key_of(labels))
 
 
 def _alert_hold(*, window: MaintenanceWindow, integration, event: AlertEvent, now) -> HeldAlert:

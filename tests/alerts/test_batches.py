@@ -12,7 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 
 from alerts import batches
-from alerts.models import Alert, AlertKey
+from alerts.models import Alert, AlertGroup, AlertKey
 from checklists.models import ChecklistRun, RunItem
 from config.base import SYSTEM
 from config.memo import batch_memo
@@ -137,6 +137,7 @@ def every_row() -> dict[str, list]:
         RunItem: RunItem.objects.filter(run__incident__isnull=False),
         Alert: Alert.objects.all(),
         AlertKey: AlertKey.objects.all(),
+        AlertGroup: AlertGroup.objects.all(),
         LogEntry: incident_entries,
     }
     return {
@@ -312,3 +313,74 @@ def test_a_batch_of_a_grouping_integration_opens_one_incident_for_the_group(aler
     assert AlertKey.objects.filter(incident=node_down).count() == 5
     assert node_down.alerts.count() == 5
     assert Incident.objects.count() == 2
+
+
+def grouping(integration, window=timedelta(seconds=30)):
+    return integration_update(
+        integration=integration,
+        actor=SYSTEM,
+        grouping="fingerprint",
+        group_by=["alertname"],
+        group_window=window,
+    )
+
+
+GROUPED_STORM = [
+    alert("NodeDown", "web-1"),  # joins the group opened before the batch
+    alert("NodeDown", "web-2"),
+    alert("DiskFull", "d1"),  # opens a group
+    alert("DiskFull", "d2"),  # and joins it, in the same batch
+    alert("NodeDown", "web-1"),  # a repeat
+    alert("DiskFull", "d1", status="resolved"),
+    alert("DiskFull", "d3"),
+    # 30 s window: from here on the deliveries come more than 30 s after NodeDown's latest.
+    *[alert("Filler", f"f{n}") for n in range(30)],
+    alert("NodeDown", "web-3"),  # past the window: a new incident and group
+    alert("NodeDown", "web-4"),  # joins that one
+]
+
+
+def test_a_grouping_integrations_batch_writes_the_same_rows_as_one_at_a_time(alertmanager):
+    integration = grouping(alertmanager)
+    waiting(integration, [alert("NodeDown", "web-0")])
+    assert apply_each() == 1
+    waiting(integration, GROUPED_STORM, start=1)
+    assert apply_together() == len(GROUPED_STORM)
+    together = every_row()
+    forget_everything()
+
+    waiting(integration, [alert("NodeDown", "web-0")])
+    assert apply_each() == 1
+    waiting(integration, GROUPED_STORM, start=1)
+    assert apply_each() == len(GROUPED_STORM)
+    each = every_row()
+
+    node_down = Incident.objects.filter(alerts__fingerprint="web-0").get()
+    assert set(node_down.alerts.values_list("fingerprint", flat=True)) == {
+        "web-0",
+        "web-1",
+        "web-2",
+    }
+    assert Incident.objects.filter(alerts__fingerprint="web-3").get().alerts.count() == 2
+    assert len(together["AlertGroup"]) == 3  # NodeDown (the later one), DiskFull, Filler
+    for table, rows in each.items():
+        assert together[table] == rows, table
+
+
+def test_a_grouped_storm_costs_the_same_statements_for_ten_hosts_as_for_a_hundred(alertmanager):
+    need_service("PostgreSQL", connection.vendor == "postgresql")
+    integration = grouping(alertmanager, window=timedelta(hours=1))
+    waiting(integration, [alert("Warm", "w0"), alert("NodeDown", "web-0")])
+    deliveries_process()  # what a process reads once; a group open before the batch
+    waiting(integration, [alert("NodeDown", f"web-{n}") for n in range(1, 6)], start=2)
+    waiting(integration, [alert("DiskFull", f"d{n}") for n in range(5)], start=7)
+    with statements() as small:
+        assert deliveries_process() == 10
+    waiting(integration, [alert("NodeDown", f"web-{n}") for n in range(6, 56)], start=12)
+    waiting(integration, [alert("CPU", f"c{n}") for n in range(50)], start=62)
+    with statements() as large:
+        assert deliveries_process() == 100
+
+    assert Incident.objects.count() == 4
+    assert Incident.objects.get(alerts__fingerprint="web-0").alerts.count() == 56
+    assert len(large) == len(small)
