@@ -43,6 +43,7 @@ from .services import (
     _fill_alert,
     alert_group_open,
     alert_key_opening,
+    alert_new,
 )
 
 
@@ -78,12 +79,7 @@ class _Opening:
         if alert is None:
             if self.alerts:  # newly firing, and not the alert that opened the incident
                 self.then.append(_alert_event(integration, event, actor, now))
-            alert = Alert(
-                integration=integration,
-                fingerprint=event.fingerprint,
-                first_received_at=now,
-                times_received=0,
-            )
+            alert = alert_new(integration=integration, event=event, now=now)
             self.alerts[(integration.pk, event.fingerprint)] = alert
         _fill_alert(alert, event, now, Alert.Status.FIRING)
 
@@ -244,13 +240,7 @@ class AlertBatch:
         alert = self._alerts[found]
         newly_firing = alert is None or alert.status == Alert.Status.RESOLVED
         if alert is None:
-            alert = Alert(
-                incident=incident,
-                integration=integration,
-                fingerprint=event.fingerprint,
-                first_received_at=now,
-                times_received=0,
-            )
+            alert = alert_new(integration=integration, event=event, now=now, incident=incident)
             self._alerts[found] = alert
             self._added.append(alert)
         elif alert.pk is not None:

@@ -216,13 +216,7 @@ def alert_receive(
     if alert is not None:
         alert.incident = incident  # already loaded with the key: no second query
     else:
-        alert = Alert(
-            incident=incident,
-            integration=integration,
-            fingerprint=event.fingerprint,
-            first_received_at=now,
-            times_received=0,
-        )
+        alert = alert_new(integration=integration, event=event, now=now, incident=incident)
     newly_firing = alert.pk is None or alert.status == Alert.Status.RESOLVED
     _fill_alert(alert, event, now, Alert.Status.FIRING)
     alert.save()
@@ -236,6 +230,17 @@ def alert_receive(
             at=now,
         )
     return alert
+
+
+def alert_new(*, integration, event: AlertEvent, now: datetime, incident=None) -> Alert:
+    """An alert seen for the first time (counted, filled in by `_fill_alert`)."""
+    return Alert(
+        incident=incident,
+        integration=integration,
+        fingerprint=event.fingerprint,
+        first_received_at=now,
+        times_received=0,
+    )
 
 
 def _fill_alert(alert: Alert, event: AlertEvent, now: datetime, status: str) -> None:
