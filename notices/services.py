@@ -78,8 +78,10 @@ def notice_message_queue(
 
 # Most severe first (P0 before a burst of lesser notices), then oldest: a burst of P1/P2 mail
 # never holds a new P0's notice back longer than one batch. Severities sort as text: P0 < P3.
-# A join, not a subquery per pending row: under a burst every claim orders the whole backlog.
-PRIORITY = "i.severity NULLS LAST, n.id"
+# The notice's copy of its incident's severity (kept equal to it by the database), so that the
+# claim walks the index notice_claim_email / notice_claim_chat in this order and stops at its
+# batch: a claim costs its batch, whatever the backlog, where a join sorted the whole backlog.
+PRIORITY = "n.severity NULLS LAST, n.id"
 
 
 def _claim_notices(
@@ -89,10 +91,11 @@ def _claim_notices(
     table = Notice._meta.db_table
     skip_locked = connection.features.has_select_for_update_skip_locked
     lock = " FOR UPDATE OF n SKIP LOCKED" if skip_locked else ""
+    # The claim indexes' condition (models.CLAIMABLE and the channel), then what is due.
     where = (
-        "n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
-        " AND (n.kind <> 'notice' OR n.delivery = 'immediate')"  # Notice.is_sendable
+        "n.status = 'pending' AND (n.kind <> 'notice' OR n.delivery = 'immediate')"
         f" AND n.channel {'<>' if chat else '='} 'email'"
+        " AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
     )
     params: list[object] = [now]
     if ids is not None:
@@ -101,7 +104,6 @@ def _claim_notices(
     sql = (
         f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
         f"WHERE id IN (SELECT n.id FROM {table} n"
-        " LEFT JOIN incidents_incident i ON i.id = n.incident_id"
         f" WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
         "AND status = 'pending' RETURNING id"
     )
