@@ -101,14 +101,17 @@ def _claim_notices(
     if ids is not None:
         where += f" AND n.id IN ({', '.join(['%s'] * len(ids))})"
         params.extend(ids)
+    # The batch chosen once, in a CTE of its own: as `id IN (subquery)` the plan may rescan a
+    # LIMIT … SKIP LOCKED subquery, and each rescan skips the rows just taken and takes more.
+    materialized = " MATERIALIZED" if connection.vendor == "postgresql" else ""
     sql = (
-        f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
-        f"WHERE id IN (SELECT n.id FROM {table} n"
+        f"WITH batch AS{materialized} (SELECT n.id FROM {table} n"  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
         f" WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
-        "AND status = 'pending' RETURNING id"
+        f"UPDATE {table} SET status = 'sending', claimed_at = %s "
+        "WHERE id IN (SELECT id FROM batch) AND status = 'pending' RETURNING id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [now, *params, limit])
+        cursor.execute(sql, [*params, limit, now])
         return sorted(row[0] for row in cursor.fetchall())
 
 
