@@ -153,15 +153,18 @@ def _mark_sent(notices: list[Notice], now: datetime) -> int:
     returns how many were still ours to record."""
     if not notices:
         return 0
+    table = Notice._meta.db_table
+    placeholders = ", ".join(["%s"] * len(notices))
+    # One statement: those still "sending" (ours: not released as stale and claimed again
+    # meanwhile) become sent, by the primary key, and say which they were.
+    sql = (
+        f"UPDATE {table} SET status = 'sent', sent_at = %s, attempts = attempts + 1,"  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
+        f" last_error = '' WHERE id IN ({placeholders}) AND status = 'sending' RETURNING id"
+    )
     with transaction.atomic():
-        ids = set(
-            Notice.objects.select_for_update()
-            .filter(pk__in=[n.pk for n in notices], status=Notice.Status.SENDING)
-            .values_list("pk", flat=True)
-        )
-        Notice.objects.filter(pk__in=ids).update(
-            status=Notice.Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, *(n.pk for n in notices)])
+            ids = {row[0] for row in cursor.fetchall()}
         if any(n.kind in COLLECTING for n in notices):
             Notice.objects.filter(digest_id__in=ids).update(status=Notice.Status.SENT, sent_at=now)
         events = [
