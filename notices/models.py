@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Language
@@ -156,15 +156,14 @@ class Notice(models.Model):
             ),
             # The claim's order (most severe first, then oldest) over the notices it may take,
             # one index per claimer: a claim reads its batch, not the backlog.
+            # Ascending is NULLS LAST in PostgreSQL: notices of no incident last, as claimed.
             models.Index(
-                F("severity").asc(nulls_last=True),
-                F("id"),
+                fields=["severity", "id"],
                 condition=CLAIMABLE & Q(channel="email"),
                 name="notice_claim_email",
             ),
             models.Index(
-                F("severity").asc(nulls_last=True),
-                F("id"),
+                fields=["severity", "id"],
                 condition=CLAIMABLE & ~Q(channel="email"),
                 name="notice_claim_chat",
             ),

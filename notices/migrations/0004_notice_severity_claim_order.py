@@ -98,11 +98,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='notice',
-            index=models.Index(models.OrderBy(models.F('severity'), nulls_last=True), models.F('id'), condition=models.Q(('status', 'pending'), models.Q(models.Q(('kind', 'notice'), _negated=True), ('delivery', 'immediate'), _connector='OR'), ('channel', 'email')), name='notice_claim_email'),
+            index=models.Index(fields=['severity', 'id'], condition=models.Q(('status', 'pending'), models.Q(models.Q(('kind', 'notice'), _negated=True), ('delivery', 'immediate'), _connector='OR'), ('channel', 'email')), name='notice_claim_email'),
         ),
         migrations.AddIndex(
             model_name='notice',
-            index=models.Index(models.OrderBy(models.F('severity'), nulls_last=True), models.F('id'), condition=models.Q(('status', 'pending'), models.Q(models.Q(('kind', 'notice'), _negated=True), ('delivery', 'immediate'), _connector='OR'), models.Q(('channel', 'email'), _negated=True)), name='notice_claim_chat'),
+            index=models.Index(fields=['severity', 'id'], condition=models.Q(('status', 'pending'), models.Q(models.Q(('kind', 'notice'), _negated=True), ('delivery', 'immediate'), _connector='OR'), models.Q(('channel', 'email'), _negated=True)), name='notice_claim_chat'),
         ),
         migrations.RunPython(triggers_create, triggers_drop),
     ]
