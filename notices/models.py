@@ -45,6 +45,9 @@ class Channel(models.TextChoices):
 
 CHAT_CHANNELS = [Channel.SLACK, Channel.MATTERMOST, Channel.TEAMS]
 
+# Pending and sent itself (Notice.is_sendable): what the outbox's claim may take once due.
+CLAIMABLE = Q(status="pending") & (~Q(kind="notice") | Q(delivery=Delivery.IMMEDIATE))
+
 
 class Notice(models.Model):
     """One message to one recipient: an e-mail to an address, or a post to a team's channel
@@ -119,6 +122,12 @@ class Notice(models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
+    # The incident's severity, copied so that the outbox's claim reads its order off one index.
+    # The database keeps it equal to the incident's (triggers, migration 0004): on insert, on
+    # a change of incident, and whenever the incident's severity changes; never set it here.
+    severity = models.CharField(  # noqa: DJ001 — NULL: no incident, claimed last (NULLS LAST)
+        _("severity"), max_length=2, choices=Severity.choices, null=True, editable=False
+    )
 
     class Meta:
         # The outbox was escalation's before it served checklists too; the table kept its name.
@@ -144,7 +153,20 @@ class Notice(models.Model):
                 fields=["status", "next_attempt_at"],
                 condition=Q(status__in=["pending", "sending"]),
                 name="notice_outbox",
-            )
+            ),
+            # The claim's order (most severe first, then oldest) over the notices it may take,
+            # one index per claimer: a claim reads its batch, not the backlog.
+            # Ascending is NULLS LAST in PostgreSQL: notices of no incident last, as claimed.
+            models.Index(
+                fields=["severity", "id"],
+                condition=CLAIMABLE & Q(channel="email"),
+                name="notice_claim_email",
+            ),
+            models.Index(
+                fields=["severity", "id"],
+                condition=CLAIMABLE & ~Q(channel="email"),
+                name="notice_claim_chat",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -78,8 +78,10 @@ def notice_message_queue(
 
 # Most severe first (P0 before a burst of lesser notices), then oldest: a burst of P1/P2 mail
 # never holds a new P0's notice back longer than one batch. Severities sort as text: P0 < P3.
-# A join, not a subquery per pending row: under a burst every claim orders the whole backlog.
-PRIORITY = "i.severity NULLS LAST, n.id"
+# The notice's copy of its incident's severity (kept equal to it by the database), so that the
+# claim walks the index notice_claim_email / notice_claim_chat in this order and stops at its
+# batch: a claim costs its batch, whatever the backlog, where a join sorted the whole backlog.
+PRIORITY = "n.severity NULLS LAST, n.id"
 
 
 def _claim_notices(
@@ -89,24 +91,27 @@ def _claim_notices(
     table = Notice._meta.db_table
     skip_locked = connection.features.has_select_for_update_skip_locked
     lock = " FOR UPDATE OF n SKIP LOCKED" if skip_locked else ""
+    # The claim indexes' condition (models.CLAIMABLE and the channel), then what is due.
     where = (
-        "n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
-        " AND (n.kind <> 'notice' OR n.delivery = 'immediate')"  # Notice.is_sendable
+        "n.status = 'pending' AND (n.kind <> 'notice' OR n.delivery = 'immediate')"
         f" AND n.channel {'<>' if chat else '='} 'email'"
+        " AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= %s)"
     )
     params: list[object] = [now]
     if ids is not None:
         where += f" AND n.id IN ({', '.join(['%s'] * len(ids))})"
         params.extend(ids)
+    # The batch chosen once, in a CTE of its own: as `id IN (subquery)` the plan may rescan a
+    # LIMIT … SKIP LOCKED subquery, and each rescan skips the rows just taken and takes more.
+    materialized = " MATERIALIZED" if connection.vendor == "postgresql" else ""
     sql = (
-        f"UPDATE {table} SET status = 'sending', claimed_at = %s "  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
-        f"WHERE id IN (SELECT n.id FROM {table} n"
-        " LEFT JOIN incidents_incident i ON i.id = n.incident_id"
+        f"WITH batch AS{materialized} (SELECT n.id FROM {table} n"  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
         f" WHERE {where} ORDER BY {PRIORITY} LIMIT %s{lock}) "
-        "AND status = 'pending' RETURNING id"
+        f"UPDATE {table} SET status = 'sending', claimed_at = %s "
+        "WHERE id IN (SELECT id FROM batch) AND status = 'pending' RETURNING id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [now, *params, limit])
+        cursor.execute(sql, [*params, limit, now])
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -148,15 +153,18 @@ def _mark_sent(notices: list[Notice], now: datetime) -> int:
     returns how many were still ours to record."""
     if not notices:
         return 0
+    table = Notice._meta.db_table
+    placeholders = ", ".join(["%s"] * len(notices))
+    # One statement: those still "sending" (ours: not released as stale and claimed again
+    # meanwhile) become sent, by the primary key, and say which they were.
+    sql = (
+        f"UPDATE {table} SET status = 'sent', sent_at = %s, attempts = attempts + 1,"  # noqa: S608 # nosec B608 # fixed SQL and the model's table name; values are bound parameters
+        f" last_error = '' WHERE id IN ({placeholders}) AND status = 'sending' RETURNING id"
+    )
     with transaction.atomic():
-        ids = set(
-            Notice.objects.select_for_update()
-            .filter(pk__in=[n.pk for n in notices], status=Notice.Status.SENDING)
-            .values_list("pk", flat=True)
-        )
-        Notice.objects.filter(pk__in=ids).update(
-            status=Notice.Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, *(n.pk for n in notices)])
+            ids = {row[0] for row in cursor.fetchall()}
         if any(n.kind in COLLECTING for n in notices):
             Notice.objects.filter(digest_id__in=ids).update(status=Notice.Status.SENT, sent_at=now)
         events = [
