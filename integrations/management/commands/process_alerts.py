@@ -93,11 +93,16 @@ class Command(BaseCommand):
                 time.sleep(1)
                 continue
             applied += batch
+            backlog = batch == limit
             if batch:
                 limit = min(DELIVERY_BATCH, limit * 2)
-                continue
+            if batch and (backlog or once):
+                continue  # the next batch at once
             if once:
                 break
+            # Caught up: what arrives meanwhile waits a moment, so that under a storm the
+            # lane applies batches of many alerts (set-based, cheaper each) instead of one
+            # or two at a time as they come, which took the CPU the senders are answered with.
             time.sleep(interval)
         if locked:
             lane_unlock(lane)
