@@ -90,7 +90,7 @@ def test_a_processor_killed_in_the_middle_of_a_batch_applies_each_delivery_once_
 def test_connections_terminated_while_the_processor_works_apply_each_delivery_once(tmp_path):
     need_service("PostgreSQL", connection.vendor == "postgresql")
     integration, _secret = integration_create(name="cut", kind="pagerduty", actor=SYSTEM)
-    keys, repeats = 100, 3
+    keys, repeats = 200, 3
     for repeat in range(repeats):
         for key in range(keys):
             body = payload("pagerduty_trigger") | {"dedup_key": f"host-{key}"}
@@ -98,11 +98,15 @@ def test_connections_terminated_while_the_processor_works_apply_each_delivery_on
             delivery_accept(integration=integration, body=body)
     total = keys * repeats
 
-    running = processor(tmp_path, "cut")
     log = tmp_path / "cut.log"
+    running = None
     try:
-        # Cut every half second: longer than one delivery takes, shorter than a whole batch.
-        with terminating_connections(every=0.5) as terminated:
+        # Cut every fifth of a second: longer than one delivery takes, shorter than a whole
+        # batch of new incidents. The cuts come first, so that the processor works under them
+        # from its first batch, however fast it is.
+        with terminating_connections(every=0.2) as terminated:
+            assert wait_for(lambda: terminated, timeout=60)
+            running = processor(tmp_path, "cut")
             assert wait_for(lambda: waiting() <= total // 2, timeout=180, interval=0.02)
         assert sum(terminated) > 0
         assert "terminating connection" in log.read_text(), "no cut reached the processor"
@@ -110,8 +114,9 @@ def test_connections_terminated_while_the_processor_works_apply_each_delivery_on
         assert wait_for(lambda: waiting() == 0, timeout=180), waiting()
         assert running.poll() is None, log.read_text()[-3000:]
     finally:
-        os.killpg(running.pid, signal.SIGTERM)
-        running.wait(timeout=30)
+        if running is not None:
+            os.killpg(running.pid, signal.SIGTERM)
+            running.wait(timeout=30)
 
     assert Incident.objects.count() == keys
     assert Alert.objects.count() == keys
