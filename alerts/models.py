@@ -8,7 +8,6 @@ import hashlib
 import json
 
 from django.db import models
-from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Severity
@@ -23,8 +22,13 @@ class LabelValues(models.Func):
     output_field = models.TextField()
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        # The embedded default: the whole labels text (names too), no index.
-        return compiler.compile(Cast(self.source_expressions[0], models.TextField()))
+        # The embedded default: the values joined by a tab, read through json_each; no index.
+        return super().as_sql(
+            compiler,
+            connection,
+            template="(SELECT group_concat(value, char(9)) FROM json_each(%(expressions)s))",
+            **extra_context,
+        )
 
 
 class Alert(models.Model):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from notices.models import Delivery, Notice
 from notices.services import _claim_notices
+from tests.conftest import need_service
 from tests.factories import IncidentFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,7 @@ def claim_queries():
 
 
 def test_a_claim_costs_its_batch_whatever_the_backlog():
+    need_service("PostgreSQL", connection.vendor == "postgresql")  # its plan is PostgreSQL's
     incident = IncidentFactory(severity="P1")
     queue(100, incident=incident)
     queue(5, incident=IncidentFactory(severity="P0"), prefix="p0-")
