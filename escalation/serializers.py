@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -160,6 +160,15 @@ class SimulateQuerySerializer(StrictInputSerializer):
     at = serializers.DateTimeField(
         required=False, help_text=_("The moment of detection (default: now), for who is on call.")
     )
+
+    # Tokyo's clock before 1888 is local mean time (+09:18:59), which no client reads back as
+    # a date-time; a plan near the year 9999 runs off the calendar.
+    SIMULATED = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+    def validate_at(self, value: datetime) -> datetime:
+        if not self.SIMULATED[0] <= value < self.SIMULATED[1]:
+            raise serializers.ValidationError(_("Give a moment from 2000 to 2099."))
+        return value
 
 
 class PlannedOnCallSerializer(serializers.Serializer):

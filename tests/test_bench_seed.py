@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.db import connection, connections
 
+from tests.conftest import need_service
 from tests.helpers import running_database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,6 +34,7 @@ def seed(url: str, *args: str) -> subprocess.CompletedProcess:
 def scratch_url():
     """A database of its own, a copy of the migrated test database (roles, checklists), dropped
     after."""
+    need_service("PostgreSQL", connection.vendor == "postgresql")  # the seed is PostgreSQL's
     name = f"hikeshi_seed_check_{os.getpid()}"
     template = connection.settings_dict["NAME"]
     server = running_database_url().rsplit("/", 1)[0]
@@ -110,5 +112,6 @@ def test_a_thousandth_fills_each_table_in_the_full_ones_proportions(scratch_url)
 
 
 def test_it_never_writes_into_the_test_database():
+    need_service("PostgreSQL", connection.vendor == "postgresql")
     refused = seed(running_database_url(), "--scale", "0.001", "--force")
     assert refused.returncode != 0 and "is a test database" in refused.stderr

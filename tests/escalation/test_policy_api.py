@@ -101,6 +101,20 @@ def test_simulate_shows_the_planned_timeline(api, manager):
     assert client.get(f"{URL}{policy.pk}/simulate/?severity=P9").status_code == 400
 
 
+@pytest.mark.parametrize(
+    "at", ["0078-06-01T16:45:19Z", "1999-12-31T23:59:59Z", "9999-12-31T23:00Z"]
+)
+def test_a_simulation_at_a_moment_no_incident_can_have_is_400(api, manager, at):
+    policy = EscalationPolicy.objects.get(name="runbook")
+
+    response = api.as_user(manager).get(f"{URL}{policy.pk}/simulate/", {"severity": "P1", "at": at})
+
+    assert response.status_code == 400
+    assert "at" in response.json()["fields"]
+    at_2000 = {"severity": "P1", "at": "2000-01-01T00:00:00Z"}
+    assert api.get(f"{URL}{policy.pk}/simulate/", at_2000).status_code == 200
+
+
 def test_editing_a_policy_replaces_its_levels(api, manager):
     client = api.as_user(manager)
     created = client.post(URL, POLICY, format="json").json()

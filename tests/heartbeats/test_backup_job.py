@@ -8,8 +8,10 @@ import subprocess
 import textwrap
 
 import pytest
+from django.db import connection
 
 from heartbeats.models import Heartbeat
+from tests.conftest import need_service
 from tests.helpers import gunicorn_serving
 
 SCRIPT = textwrap.dedent(
@@ -30,6 +32,7 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(180)
 def test_a_backup_script_pinging_with_curl_updates_the_heartbeat(make_heartbeat):
+    need_service("PostgreSQL", connection.vendor == "postgresql")  # shared with the server
     assert shutil.which("curl"), "curl is needed: the README's snippet uses it"
     heartbeat = make_heartbeat("backup-test")
     with gunicorn_serving({"HEARTBEAT_PING_RATE_LIMIT": "100/m"}) as url:
