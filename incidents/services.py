@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,10 @@ class Declaration:
     # without their incident yet: written in the same statement as the declaration's own.
     then: tuple[TimelineEvent, ...] = ()
 
+    def fields(self) -> dict[str, Any]:
+        """What `incident_declare` would be called with."""
+        return {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "then"}
+
 
 @transaction.atomic(savepoint=False)  # all or nothing with the caller's batch
 def incidents_declare_batch(
@@ -196,21 +201,7 @@ def incidents_declare_batch(
     for actor in actors.values():
         require_permission(actor, "incidents.add_incident")
     with batch_memo(join=True):  # one choice of policy, one read of the templates
-        incidents = [
-            _incident_new(
-                actor=d.actor,
-                title=d.title,
-                severity=d.severity,
-                summary=d.summary,
-                impact=d.impact,
-                service=d.service,
-                category=d.category,
-                detected_at=d.detected_at,
-                commander=d.commander,
-                policy_name=d.policy_name,
-            )
-            for d in declarations
-        ]
+        incidents = [_incident_new(**d.fields()) for d in declarations]
         bulk_insert(incidents)
         audit_created(incidents)  # what the audit log's signal writes for each save
         now = timezone.now()
