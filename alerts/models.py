@@ -13,24 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from incidents.models import Severity
 
 
-class LabelValues(models.Func):
-    """An alert's label values as one text (`["HighCPU", "web-3:9100", "node"]`), without the
-    label names, so that searching `job` does not find every alert; what search reads."""
-
-    function = "jsonb_path_query_array"
-    template = "(%(function)s(%(expressions)s, '$.*'))::text"
-    output_field = models.TextField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # The embedded default: the values joined by a tab, read through json_each; no index.
-        return super().as_sql(
-            compiler,
-            connection,
-            template="(SELECT group_concat(value, char(9)) FROM json_each(%(expressions)s))",
-            **extra_context,
-        )
-
-
 class Alert(models.Model):
     """One monitored condition (a fingerprint or dedup key) as it fired and resolved."""
 
@@ -64,6 +46,10 @@ class Alert(models.Model):
     first_received_at = models.DateTimeField(_("first received"))
     last_received_at = models.DateTimeField(_("last received"))
     times_received = models.PositiveIntegerField(_("times received"), default=1)
+    # The label values as one upper-cased text, without the label names (searching `job` must
+    # not find every alert): what search by label reads. Kept by the database on every write
+    # of `labels` (migration 0004), whatever the path; never written here.
+    label_search = models.TextField(default="", editable=False)
 
     class Meta:
         db_table = "incidents_alert"  # the table it had while it lived in the incidents app

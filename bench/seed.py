@@ -280,10 +280,13 @@ def seed(*, scale: float) -> dict:
         total += took
         figures[f"{name}_rows"] = written
         figures[f"{name}_s"] = round(took, 2)
+    # A history two years old has been vacuumed by autovacuum many times over: its visibility
+    # map is set, so a page deep in the list is read off an index alone. Measured right after
+    # the inserts, before autovacuum comes round, the same pages read every row they skip.
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    figures["analyze_s"] = round(time.perf_counter() - started, 2)
+        cursor.execute("VACUUM (ANALYZE)")
+    figures["vacuum_analyze_s"] = round(time.perf_counter() - started, 2)
     figures["big_incident"] = f"INC-{params['incident']}"
     figures["total_rows"] = sum(figures[f"{name}_rows"] for name, _sql in steps)
     figures["total_s"] = round(total, 2)

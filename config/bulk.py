@@ -41,7 +41,7 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     if connection.vendor != "postgresql":
         return model.objects.bulk_create(objs)
     meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
     pk = connection.ops.quote_name(meta.pk.column)
@@ -72,7 +72,7 @@ def bulk_save(objs: Sequence[M]) -> None:
         return
     model = type(objs[0])
     meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, [f.name for f in fields])
         return

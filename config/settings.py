@@ -57,9 +57,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^api/health", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
-# A session ends after this long without a request (each request renews it).
+# A session ends after this long without a request (requests renew it, at most once a minute:
+# config.middleware.SessionRenewalMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=8 * 3600)
-SESSION_SAVE_EVERY_REQUEST = True
 
 INSTALLED_APPS = [
     "ops.apps.HikeshiAdminConfig",
@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.SessionRenewalMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,6 +160,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers queue on SQLite's lock instead of failing; IMMEDIATE takes it at BEGIN.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No parallel workers for one query unless asked: a page or a search stops after its
+    # first rows, and starting workers for it took three times the walk itself on 2 cores.
+    workers = env.int("DB_PARALLEL_WORKERS", default=0)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c max_parallel_workers_per_gather={workers}"
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # Reuse connections across requests (checked before reuse); 0 closes after each request.
@@ -381,7 +389,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "accounts.chatidentity",
     # The postmortem is the reverse side of its own audited one-to-one: reading it for every
     # diff cost a query per change and recorded nothing. The plan is frozen, never changed.
-    {"model": "incidents.incident", "exclude_fields": ["postmortem", "policy_snapshot"]},
+    {
+        "model": "incidents.incident",
+        "exclude_fields": ["postmortem", "policy_snapshot", "search_text"],
+    },
     "incidents.postmortem",
     "incidents.actionitem",
     {

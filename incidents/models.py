@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Concat, Upper
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -130,6 +131,16 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
     # The only source of truth for escalation timers; null: nothing left, or stopped.
     next_escalation_at = models.DateTimeField(_("next escalation at"), null=True, blank=True)
+    # What search by words reads, kept by the database: a LIKE on one stored text is about a
+    # fifth of the same LIKE on upper(title) and on upper(summary), computed for every incident
+    # a broad word walks through.
+    search_text = models.GeneratedField(
+        expression=Upper(
+            Concat("title", models.Value("\n"), "summary", output_field=models.TextField())
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
         verbose_name = _("incident")

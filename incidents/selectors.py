@@ -2,8 +2,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Upper
+from django.db.models import QuerySet
 
 from alerts.selectors import incident_ids_with_label
 
@@ -46,12 +45,7 @@ def incidents_matching(queryset: QuerySet[Incident], text: str) -> QuerySet[Inci
     if not term:
         return queryset
     first = settings.API_COUNT_LIMIT + 1
-    # The same expressions as the trigram indexes (migration 0009), so that they serve.
-    by_words = (
-        queryset.annotate(title_search=Upper("title"), summary_search=Upper("summary"))
-        .filter(Q(title_search__contains=term) | Q(summary_search__contains=term))
-        .values_list("pk", flat=True)[:first]
-    )
+    by_words = queryset.filter(search_text__contains=term).values_list("pk", flat=True)[:first]
     by_label = queryset.filter(pk__in=incident_ids_with_label(term)).values_list("pk", flat=True)[
         :first
     ]

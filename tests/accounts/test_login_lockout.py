@@ -8,6 +8,9 @@ import pytest
 import time_machine
 from auditlog.models import LogEntry
 from axes.models import AccessAttempt
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 LOGIN = "/admin/login/"
@@ -133,6 +136,26 @@ def test_managers_may_read_login_records_but_not_rewrite_them(make_user):
     assert manager.has_perm("axes.delete_accessattempt")
     assert not manager.has_perm("axes.change_accessattempt")
     assert not manager.has_perm("axes.delete_accesslog")
+
+
+def test_requests_renew_a_session_at_most_once_a_minute(client, responder):
+    assert log_in(client, responder, PASSWORD).status_code == 302
+    start = timezone.now()
+
+    def expiry():
+        return Session.objects.get().expire_date
+
+    at_login = expiry()
+    with (
+        time_machine.travel(start + timedelta(seconds=30)),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        assert client.get("/admin/").status_code == 200
+    assert not [q for q in queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+    assert expiry() == at_login
+    with time_machine.travel(start + timedelta(seconds=61)):
+        assert client.get("/admin/").status_code == 200
+    assert expiry() - at_login >= timedelta(seconds=60)
 
 
 def test_a_session_ends_after_eight_idle_hours_and_each_request_renews_it(client, responder):

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from config.api import PageOrCursorPagination
+from config.bulk import bulk_insert, bulk_save
 from incidents import admin as incident_admin
-from incidents.models import State, TimelineEvent
+from incidents.models import Incident, State, TimelineEvent
 from integrations.services import integration_create
 from tests.factories import IncidentFactory
 
@@ -166,6 +167,49 @@ def test_search_finds_incidents_by_key_title_summary_and_alert_label(api_client,
     # A label's name is not its value: searching "alertname" finds nothing.
     assert found("alertname") == []
     assert found("100%_") == []
+
+
+def test_search_follows_labels_titles_and_summaries_however_they_are_written(
+    api_client, integration
+):
+    """What search reads is kept by the database: a save, a bulk insert or update as the
+    alert processor makes, a queryset update: each leaves the stored text equal to the row."""
+    incident = IncidentFactory(title="CPU")
+    one = alert_for(incident, integration, alertname="HighCPU")
+    others = bulk_insert(
+        [
+            Alert(
+                incident=incident,
+                integration=integration,
+                fingerprint=f"bulk-{n}",
+                status=Alert.Status.FIRING,
+                severity=incident.severity,
+                labels={"alertname": f"DiskFull{n}"},
+                first_received_at=one.first_received_at,
+                last_received_at=one.last_received_at,
+            )
+            for n in range(2)
+        ]
+    )
+
+    def found(q):
+        return [i["key"] for i in api_client.get(URL, {"q": q}).json()["results"]]
+
+    assert found("diskfull1") == [incident.key]
+    one.labels = {"alertname": "TargetDown"}
+    one.save()
+    assert found("highcpu") == [] and found("targetdown") == [incident.key]
+    others[0].labels = {"alertname": "MemoryLeak"}
+    bulk_save([others[0]])
+    assert found("diskfull0") == [] and found("memoryleak") == [incident.key]
+    Alert.objects.filter(pk=others[1].pk).update(labels={"alertname": "ClockSkew"})
+    assert found("diskfull1") == [] and found("clockskew") == [incident.key]
+    Incident.objects.filter(pk=incident.pk).update(summary="Replica lag on db-4")
+    assert found("replica lag") == [incident.key]
+    incident.refresh_from_db()
+    incident.title = "決済の遅延"
+    incident.save()
+    assert found("決済の遅延") == [incident.key] and found("cpu") == []
 
 
 def test_the_admin_searches_as_the_api_does(admin_client, integration):
