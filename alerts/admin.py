@@ -19,3 +19,8 @@ class AlertInline(ReadOnlyInline):
         "last_received_at",
         "times_received",
     ]
+
+    def get_queryset(self, request):
+        # Each row names its integration: read with the alerts, not once a row (a grouped
+        # incident holds hundreds).
+        return super().get_queryset(request).select_related("integration")

@@ -125,6 +125,32 @@ def test_one_incident_with_many_events_makes_the_same_queries_as_with_few(
     assert {name: queries_for(client, path) for name, (client, path) in paths.items()} == few
 
 
+def test_one_incident_with_many_alerts_makes_the_same_queries_as_with_few(
+    api_client, admin_client, make_user
+):
+    """A grouped incident holds hundreds of alerts, from several integrations."""
+    incident = IncidentFactory()
+    integrations = [
+        integration_create(name=f"am-{n}", kind="alertmanager", actor=make_user("managers"))[0]
+        for n in range(3)
+    ]
+    paths = {
+        "api": (api_client, f"{URL}{incident.key}/"),
+        "admin": (admin_client, f"{CHANGELIST}{incident.pk}/change/"),
+    }
+
+    def add_alerts(count):
+        for n in range(incident.alerts.count(), incident.alerts.count() + count):
+            alert_for(incident, integrations[n % 3], alertname=f"HighCPU-{n}")
+
+    add_alerts(3)
+    few = {name: queries_for(client, path) for name, (client, path) in paths.items()}
+
+    add_alerts(27)
+
+    assert {name: queries_for(client, path) for name, (client, path) in paths.items()} == few
+
+
 def test_the_admin_page_shows_the_latest_events_and_links_to_all(
     admin_client, monkeypatch, sysadmin
 ):
