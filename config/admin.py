@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from .base import record_delete, record_save
@@ -28,6 +31,42 @@ class ReadOnlyInline(ViewOnly, admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
+
+
+class QuickChangeList(ChangeList):
+    """Each row's link from one reverse() a page: two link columns of 50 rows reversed the
+    URL a hundred times."""
+
+    PK_MARK = "~pk~"
+
+    def url_for_result(self, result):
+        pk = getattr(result, self.pk_attname)
+        if not isinstance(pk, int):  # a text key is quoted: Django's own way
+            return super().url_for_result(result)
+        if not hasattr(self, "_change_url"):
+            mark = type("Mark", (), {self.pk_attname: self.PK_MARK})()
+            head, _mark, tail = super().url_for_result(mark).partition(self.PK_MARK)
+            self._change_url = (head, tail)
+        head, tail = self._change_url
+        return f"{head}{pk}{tail}"
+
+
+class QuickRows:
+    """ModelAdmin mixin for long lists: the same row checkbox and links as Django's, without
+    rendering a form widget through the template engine for each row (half a 50-row page's
+    time)."""
+
+    def action_checkbox(self, obj):
+        """Django's `ModelAdmin.action_checkbox`, the same HTML (a test compares them)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return QuickChangeList
 
 
 def refusal_text(error: Exception) -> str:

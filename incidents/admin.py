@@ -19,7 +19,7 @@ from alerts.admin import AlertInline
 from changes.selectors import incident_changes
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
-from config.admin import ViewOnly, adopt, refusal_text
+from config.admin import QuickRows, ViewOnly, adopt, refusal_text
 from config.api import CappedCountPaginator
 from config.base import JST, ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
@@ -102,7 +102,7 @@ class IncidentForm(forms.ModelForm):
 
 
 @admin.register(Incident)
-class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(QuickRows, IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     form = IncidentForm
     fsm_fields = ["state"]
     change_form_template = "admin/incidents/incident/change_form.html"
@@ -394,7 +394,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(ViewOnly, admin.ModelAdmin):
+class TimelineEventAdmin(QuickRows, ViewOnly, admin.ModelAdmin):
     list_display = ["at", "incident", "kind", "actor", "message"]
     list_filter = ["kind", "at"]
     search_fields = ["message"]
@@ -402,7 +402,7 @@ class TimelineEventAdmin(ViewOnly, admin.ModelAdmin):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(QuickRows, admin.ModelAdmin):
     """Every incident's follow-ups in one list: what is open, whose, and by when."""
 
     list_display = ["title", "incident", "owner", "due_date", "status"]

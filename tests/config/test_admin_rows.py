@@ -1,0 +1,74 @@
+"""The long lists' quick rows draw what Django's admin draws: the same checkbox, in each
+language, and the same links."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.test import RequestFactory
+from django.utils import translation
+
+from config.admin import QuickRows
+from tests.factories import IncidentFactory
+
+CHANGELIST = "/admin/incidents/incident/"
+
+
+def quick_admins():
+    return [
+        model_admin
+        for model_admin in admin.site._registry.values()
+        if isinstance(model_admin, QuickRows)
+    ]
+
+
+def test_the_long_lists_use_the_quick_rows():
+    names = {type(model_admin).__name__ for model_admin in quick_admins()}
+    assert {"IncidentAdmin", "TimelineEventAdmin", "NoticeAdmin", "ActionItemAdmin"} <= names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_row_checkbox_is_djangos_own(language):
+    incident = IncidentFactory(title="<b>\"決済\" & 'API'</b>", service="<web>")
+    model_admin = admin.site._registry[type(incident)]
+
+    with translation.override(language):
+        quick = model_admin.action_checkbox(incident)
+        django = admin.ModelAdmin.action_checkbox(model_admin, incident)
+
+    assert quick == django
+    assert 'name="_selected_action"' in quick and "&lt;b&gt;" in quick
+
+
+@pytest.mark.django_db
+def test_the_row_links_are_djangos_own(make_user):
+    incidents = [IncidentFactory(), IncidentFactory()]
+    model_admin = admin.site._registry[type(incidents[0])]
+    request = RequestFactory().get(CHANGELIST)
+    request.user = make_user("managers")
+    changelist = model_admin.get_changelist_instance(request)
+
+    assert type(changelist) is not ChangeList
+    for incident in incidents:
+        assert changelist.url_for_result(incident) == ChangeList.url_for_result(
+            changelist, incident
+        )
+        assert changelist.url_for_result(incident) == f"{CHANGELIST}{incident.pk}/change/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "severity", "state"),
+    [("ja", "P0 (Critical)", "障害検知"), ("en", "P0 Critical", "Detected")],
+)
+def test_the_list_shows_each_row_with_its_labels_in_the_language(
+    client, make_user, language, severity, state
+):
+    client.force_login(make_user("managers"))
+    incident = IncidentFactory(severity="P0", state="detected")
+
+    page = client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert f'name="_selected_action" value="{incident.pk}" class="action-select"' in page
+    assert f'href="{CHANGELIST}{incident.pk}/change/"' in page
+    assert f'nowrap">{severity}</span>' in page and f'nowrap">{state}</span>' in page
