@@ -44,6 +44,10 @@ STATE_COLOURS = {
     State.CLOSED: "#15803d",
     State.DISMISSED: "#6b7280",
 }
+# The labels stay lazy, read in the request's language; get_FOO_display() built a dict of the
+# choices again for each call, twice a row.
+SEVERITY_LABELS = dict(Severity.choices)
+STATE_LABELS = dict(State.choices)
 
 
 def badge(text, colour):
@@ -288,11 +292,11 @@ class IncidentAdmin(QuickRows, IncidentEscalationMixin, FSMAdminMixin, admin.Mod
 
     @admin.display(description=_("severity"), ordering="severity")
     def severity_badge(self, obj):
-        return badge(obj.get_severity_display(), SEVERITY_COLOURS[obj.severity])
+        return badge(SEVERITY_LABELS[obj.severity], SEVERITY_COLOURS[obj.severity])
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
-        return badge(obj.get_state_display(), STATE_COLOURS[obj.state])
+        return badge(STATE_LABELS[obj.state], STATE_COLOURS[obj.state])
 
     def get_search_results(self, request, queryset, search_term):
         """The API's search: key, title, summary, alert label values."""
