@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -35,20 +37,29 @@ class ReadOnlyInline(ViewOnly, admin.TabularInline):
 
 class QuickChangeList(ChangeList):
     """Each row's link from one reverse() a page: two link columns of 50 rows reversed the
-    URL a hundred times."""
+    URL a hundred times, and on a filtered or later page resolved it again a hundred times
+    to carry the list's filters. A numeric key's link is the same for every row but the key,
+    so it is worked out once; a text key is quoted, Django's own way."""
 
     PK_MARK = "~pk~"
 
-    def url_for_result(self, result):
-        pk = getattr(result, self.pk_attname)
-        if not isinstance(pk, int):  # a text key is quoted: Django's own way
-            return super().url_for_result(result)
-        if not hasattr(self, "_change_url"):
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.quick_links = isinstance(self.lookup_opts.pk, models.AutoField)
+        if self.quick_links:
             mark = type("Mark", (), {self.pk_attname: self.PK_MARK})()
-            head, _mark, tail = super().url_for_result(mark).partition(self.PK_MARK)
-            self._change_url = (head, tail)
-        head, tail = self._change_url
-        return f"{head}{pk}{tail}"
+            url = add_preserved_filters(
+                {"preserved_filters": self.preserved_filters, "opts": self.opts},
+                super().url_for_result(mark),
+            )
+            self.link_head, _mark, self.link_tail = url.partition(self.PK_MARK)
+            # Read only by the rows' links: they carry the filters already.
+            self.preserved_filters = ""
+
+    def url_for_result(self, result):
+        if not self.quick_links:
+            return super().url_for_result(result)
+        return f"{self.link_head}{getattr(result, self.pk_attname)}{self.link_tail}"
 
 
 class QuickRows:

@@ -3,11 +3,14 @@ language, and the same links."""
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_list import results
 from django.contrib.admin.views.main import ChangeList
 from django.test import RequestFactory
+from django.urls import resolve
 from django.utils import translation
 
-from config.admin import QuickRows
+from config.admin import QuickChangeList, QuickRows
+from incidents.models import Incident
 from tests.factories import IncidentFactory
 
 CHANGELIST = "/admin/incidents/incident/"
@@ -40,20 +43,35 @@ def test_the_row_checkbox_is_djangos_own(language):
     assert 'name="_selected_action"' in quick and "&lt;b&gt;" in quick
 
 
-@pytest.mark.django_db
-def test_the_row_links_are_djangos_own(make_user):
-    incidents = [IncidentFactory(), IncidentFactory()]
-    model_admin = admin.site._registry[type(incidents[0])]
-    request = RequestFactory().get(CHANGELIST)
-    request.user = make_user("managers")
+def rows(model_admin, request):
     changelist = model_admin.get_changelist_instance(request)
+    changelist.formset = None  # as the list view sets it
+    return type(changelist), [list(row) for row in results(changelist)]
 
-    assert type(changelist) is not ChangeList
-    for incident in incidents:
-        assert changelist.url_for_result(incident) == ChangeList.url_for_result(
-            changelist, incident
-        )
-        assert changelist.url_for_result(incident) == f"{CHANGELIST}{incident.pk}/change/"
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"p": "2"}, {"severity__exact": "P0", "o": "-3.1"}, {"q": "決済 & <b>", "p": "1"}],
+)
+def test_the_rows_are_djangos_own(make_user, monkeypatch, query):
+    for n in range(3):
+        IncidentFactory(title=f"決済 & <b>{n}</b>", severity="P0")
+    model_admin = admin.site._registry[Incident]
+    monkeypatch.setattr(model_admin, "list_per_page", 2)
+    request = RequestFactory().get(CHANGELIST, query)
+    request.user = make_user("managers")
+    request.resolver_match = resolve(CHANGELIST)  # the list's filters are kept by the links
+
+    quick, quick_rows = rows(model_admin, request)
+    monkeypatch.setattr(model_admin, "get_changelist", lambda request: ChangeList)
+    django, django_rows = rows(model_admin, request)
+
+    assert (quick, django) == (QuickChangeList, ChangeList)
+    assert quick_rows and quick_rows == django_rows
+    html = "".join(cell for row in quick_rows for cell in row)
+    assert html.count(f'href="{CHANGELIST}') == 2 * len(quick_rows)
+    assert ("?_changelist_filters=" in html) == bool(query)
 
 
 @pytest.mark.django_db
