@@ -8,6 +8,7 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import NoReverseMatch
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
@@ -39,22 +40,28 @@ class QuickChangeList(ChangeList):
     """Each row's link from one reverse() a page: two link columns of 50 rows reversed the
     URL a hundred times, and on a filtered or later page resolved it again a hundred times
     to carry the list's filters. A numeric key's link is the same for every row but the key,
-    so it is worked out once; a text key is quoted, Django's own way."""
+    so it is worked out once, filters included (`url_for_result` gives it whole); a text key
+    is quoted, Django's own way."""
 
     PK_MARK = "~pk~"
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.quick_links = isinstance(self.lookup_opts.pk, models.AutoField)
-        if self.quick_links:
-            mark = type("Mark", (), {self.pk_attname: self.PK_MARK})()
-            url = add_preserved_filters(
-                {"preserved_filters": self.preserved_filters, "opts": self.opts},
-                super().url_for_result(mark),
-            )
-            self.link_head, _mark, self.link_tail = url.partition(self.PK_MARK)
-            # Read only by the rows' links: they carry the filters already.
-            self.preserved_filters = ""
+        self.quick_links = False
+        if not isinstance(self.lookup_opts.pk, models.AutoField):
+            return
+        mark = type("Mark", (), {self.pk_attname: self.PK_MARK})()
+        try:
+            url = super().url_for_result(mark)
+        except NoReverseMatch:  # a change URL that takes only numbers: each row its own
+            return
+        url = add_preserved_filters(
+            {"preserved_filters": self.preserved_filters, "opts": self.opts}, url
+        )
+        self.link_head, _mark, self.link_tail = url.partition(self.PK_MARK)
+        self.quick_links = True
+        # Read only by the rows' links: they carry the filters already.
+        self.preserved_filters = ""
 
     def url_for_result(self, result):
         if not self.quick_links:
