@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import NoReverseMatch
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from .base import record_delete, record_save
@@ -28,6 +34,57 @@ class ReadOnlyInline(ViewOnly, admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
+
+
+class QuickChangeList(ChangeList):
+    """Each row's link from one reverse() a page: two link columns of 50 rows reversed the
+    URL a hundred times, and on a filtered or later page resolved it again a hundred times
+    to carry the list's filters. A numeric key's link is the same for every row but the key,
+    so it is worked out once, filters included (`url_for_result` gives it whole); a text key
+    is quoted, Django's own way."""
+
+    PK_MARK = "~pk~"
+
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.quick_links = False
+        if not isinstance(self.lookup_opts.pk, models.AutoField):
+            return
+        mark = type("Mark", (), {self.pk_attname: self.PK_MARK})()
+        try:
+            url = super().url_for_result(mark)
+        except NoReverseMatch:  # a change URL that takes only numbers: each row its own
+            return
+        url = add_preserved_filters(
+            {"preserved_filters": self.preserved_filters, "opts": self.opts}, url
+        )
+        self.link_head, _mark, self.link_tail = url.partition(self.PK_MARK)
+        self.quick_links = True
+        # Read only by the rows' links: they carry the filters already.
+        self.preserved_filters = ""
+
+    def url_for_result(self, result):
+        if not self.quick_links:
+            return super().url_for_result(result)
+        return f"{self.link_head}{getattr(result, self.pk_attname)}{self.link_tail}"
+
+
+class QuickRows:
+    """ModelAdmin mixin for long lists: the same row checkbox and links as Django's, without
+    rendering a form widget through the template engine for each row (a quarter of a 50-row
+    page's time)."""
+
+    def action_checkbox(self, obj):
+        """Django's `ModelAdmin.action_checkbox`, the same HTML (a test compares them)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return QuickChangeList
 
 
 def refusal_text(error: Exception) -> str:

@@ -19,7 +19,7 @@ from alerts.admin import AlertInline
 from changes.selectors import incident_changes
 from checklists.admin import IncidentChecklistInline
 from checklists.selectors import known_problems_for
-from config.admin import ViewOnly, adopt, refusal_text
+from config.admin import QuickRows, ViewOnly, adopt, refusal_text
 from config.api import CappedCountPaginator
 from config.base import JST, ActionNotAllowed
 from escalation.admin import EscalationInline, IncidentEscalationMixin
@@ -44,6 +44,10 @@ STATE_COLOURS = {
     State.CLOSED: "#15803d",
     State.DISMISSED: "#6b7280",
 }
+# The labels stay lazy, read in the request's language; get_FOO_display() built a dict of the
+# choices again for each call, twice a row.
+SEVERITY_LABELS = dict(Severity.choices)
+STATE_LABELS = dict(State.choices)
 
 
 def badge(text, colour):
@@ -102,7 +106,7 @@ class IncidentForm(forms.ModelForm):
 
 
 @admin.register(Incident)
-class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(QuickRows, IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
     form = IncidentForm
     fsm_fields = ["state"]
     change_form_template = "admin/incidents/incident/change_form.html"
@@ -288,11 +292,11 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("severity"), ordering="severity")
     def severity_badge(self, obj):
-        return badge(obj.get_severity_display(), SEVERITY_COLOURS[obj.severity])
+        return badge(SEVERITY_LABELS[obj.severity], SEVERITY_COLOURS[obj.severity])
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
-        return badge(obj.get_state_display(), STATE_COLOURS[obj.state])
+        return badge(STATE_LABELS[obj.state], STATE_COLOURS[obj.state])
 
     def get_search_results(self, request, queryset, search_term):
         """The API's search: key, title, summary, alert label values."""
@@ -394,7 +398,7 @@ class IncidentAdmin(IncidentEscalationMixin, FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(ViewOnly, admin.ModelAdmin):
+class TimelineEventAdmin(QuickRows, ViewOnly, admin.ModelAdmin):
     list_display = ["at", "incident", "kind", "actor", "message"]
     list_filter = ["kind", "at"]
     search_fields = ["message"]
@@ -402,7 +406,7 @@ class TimelineEventAdmin(ViewOnly, admin.ModelAdmin):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(QuickRows, admin.ModelAdmin):
     """Every incident's follow-ups in one list: what is open, whose, and by when."""
 
     list_display = ["title", "incident", "owner", "due_date", "status"]

@@ -3,14 +3,14 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import ViewOnly
+from config.admin import QuickRows, ViewOnly
 
 from . import services
 from .models import Notice
 
 
 @admin.register(Notice)
-class NoticeAdmin(ViewOnly, admin.ModelAdmin):
+class NoticeAdmin(QuickRows, ViewOnly, admin.ModelAdmin):
     list_display = [
         "pk",
         "kind",

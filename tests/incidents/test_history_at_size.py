@@ -98,6 +98,25 @@ def test_the_admin_list_and_its_search_make_the_same_queries_for_3_and_30_incide
     assert [queries_for(admin_client, path) for path in paths] == few
 
 
+def test_a_later_page_of_the_admin_list_makes_the_same_queries_for_3_and_30_incidents(
+    admin_client, integration, sysadmin, monkeypatch
+):
+    """Its rows' links carry the list's filters and its checkboxes are drawn in the page: neither
+    reads the database for each row."""
+    monkeypatch.setattr(incident_admin.IncidentAdmin, "list_per_page", 2)
+    paths = [f"{CHANGELIST}?p=2", f"{CHANGELIST}?state__exact=triage&p=2&o=-3"]
+    incidents_with_history(3, integration=integration, actor=sysadmin)
+    few = [queries_for(admin_client, path) for path in paths]
+
+    incidents_with_history(27, integration=integration, actor=sysadmin)
+    monkeypatch.setattr(incident_admin.IncidentAdmin, "list_per_page", 20)
+
+    assert [queries_for(admin_client, path) for path in paths] == few
+    page = admin_client.get(paths[1]).content.decode()
+    assert page.count('name="_selected_action"') == 10
+    assert page.count("/change/?_changelist_filters=state__exact%3Dtriage%26p%3D2%26o%3D-3") == 20
+
+
 def test_one_incident_with_many_events_makes_the_same_queries_as_with_few(
     api_client, admin_client, integration, sysadmin, make_user
 ):
