@@ -247,6 +247,7 @@ def test_queries_do_not_grow_with_history(analytics):
         return len(queries)
 
     IncidentFactory(detected_at=weeks_ago(1))
+    count()  # the session renewed once: only what grows with history is counted
     few = count()
     IncidentFactory.create_batch(20, detected_at=weeks_ago(3))
     assert count() == few

@@ -189,6 +189,7 @@ def test_queries_per_board_do_not_grow_with_incidents(board, declare):
             assert board.get(reverse("ops-monitoring-section")).status_code == 200
         return len(queries)
 
+    count()  # the session renewed once: only what grows with incidents is counted
     few = count()
     for n in range(15):
         declare(title=f"more {n}", severity="P2")
